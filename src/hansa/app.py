@@ -1,0 +1,29 @@
+"""The composition root: ``create_app(settings)`` builds one node with the roles it serves."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from hansa import __version__
+from hansa.node import Node
+from hansa.settings import Settings
+from hansa.web import BodyLimitMiddleware, install_error_handlers
+
+
+def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
+    """An ASGI app serving ``settings.roles``; ``node`` may be given to share one in tests."""
+    node = node or Node.open(settings)
+    app = FastAPI(
+        title=f"Hansa node {settings.name}",
+        version=__version__,
+        description="A Hansa node: identity, clearing house, catalogue and connector roles.",
+    )
+    app.state.settings = settings
+    app.state.node = node
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes)
+
+    from hansa.identity.api import router as identity_router
+
+    app.include_router(identity_router)
+    return app

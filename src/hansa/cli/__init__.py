@@ -1,0 +1,1 @@
+"""The ``hansa`` command line."""

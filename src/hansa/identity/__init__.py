@@ -1,0 +1,1 @@
+"""Identity: keys, wallet, DIDs, credentials and presentations, status lists, trust anchors."""

@@ -1,0 +1,5 @@
+"""Imports every domain's tables so that ``Base.metadata`` is complete (for Alembic)."""
+
+from __future__ import annotations
+
+import hansa.identity.models  # noqa: F401
