@@ -24,6 +24,8 @@ class WalletKey(Base):
     private_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16), default="active")
     """``active`` keys sign and are published; ``retired`` ones are published but never sign."""
+    certificate_chain: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """PEM chain binding the key to a trusted root (leaf first), served as the key's ``x5u``."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column("public_jwk", sa.JSON(), nullable=False),
         sa.Column("private_key_encrypted", sa.LargeBinary(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("certificate_chain", sa.Text(), nullable=True),
         sa.Column("created_at", hansa.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("retired_at", hansa.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
