@@ -54,6 +54,9 @@ HANSA_CONTEXTS: Mapping[str, str] = {
 MAX_DEPTH = 64  # nesting of JSON objects/arrays accepted in a document
 _RESOLVED_CACHE_SIZE = 256
 _ABSOLUTE_IRI = re.compile(r"^([A-Za-z][A-Za-z0-9+\-.]*|_):[^\s]*$")
+# pyld resolves relative ids and types against a base, and against an example.org base
+# when there is none; with this base (RFC 2606 '.invalid') a relative IRI is recognisable.
+RELATIVE_BASE = "https://relative-iri.invalid/"
 
 
 def bundled_contexts() -> dict[str, Path]:
@@ -225,7 +228,15 @@ def _escape(token: str) -> str:
 
 
 def _is_absolute(iri: Any) -> bool:
-    return isinstance(iri, str) and _ABSOLUTE_IRI.match(iri) is not None
+    return (
+        isinstance(iri, str)
+        and _ABSOLUTE_IRI.match(iri) is not None
+        and not iri.startswith(RELATIVE_BASE)
+    )
+
+
+def _written(iri: str) -> str:
+    return iri.removeprefix(RELATIVE_BASE)
 
 
 def _walk_expanded(value: Any) -> Iterator[dict[str, Any]]:
@@ -248,21 +259,21 @@ def _check_expanded(expanded: list[Any]) -> None:
             datatype = node.get("@type")
             if datatype is not None and datatype != "@json" and not _is_absolute(datatype):
                 raise BadRequest(
-                    f"value type {datatype!r} is not defined by the @context",
+                    f"value type {_written(datatype)!r} is not defined by the @context",
                     code="jsonld.undefined_term",
                 )
             continue
         node_id = node.get("@id")
         if node_id is not None and not _is_absolute(node_id):
             raise BadRequest(
-                f"id {node_id!r} is a relative IRI; ids must be absolute (a URL, DID or urn:)",
+                f"id {_written(node_id)!r} is a relative IRI; ids must be absolute (a URL, DID or urn:)",
                 code="jsonld.relative_iri",
             )
         types = node.get("@type", [])
         for type_ in types if isinstance(types, list) else [types]:
             if not _is_absolute(type_):
                 raise BadRequest(
-                    f"type {type_!r} is not defined by the @context",
+                    f"type {_written(str(type_))!r} is not defined by the @context",
                     code="jsonld.undefined_term",
                 )
 
@@ -319,7 +330,7 @@ def expand(document: Any, *, loader: ContextLoader | None = None) -> list[Any]:
     _check_input(document)
     loader = loader or default_loader()
     processor = pyld_jsonld.JsonLdProcessor(on_property_dropped=_property_dropped)
-    options = {**loader.pyld_options(), "base": ""}
+    options = {**loader.pyld_options(), "base": RELATIVE_BASE}
     try:
         expanded: list[Any] = processor.expand(copy.deepcopy(document), options)
     except pyld_jsonld.JsonLdError as exc:
@@ -364,7 +375,7 @@ def to_dataset(document: Any, *, loader: ContextLoader | None = None) -> Any:
     expanded = expand(document, loader=loader)
     loader = loader or default_loader()
     processor = pyld_jsonld.JsonLdProcessor(on_property_dropped=_property_dropped)
-    options = {**loader.pyld_options(), "base": ""}
+    options = {**loader.pyld_options(), "base": RELATIVE_BASE}
     try:
         rdf: dict[str, list[dict[str, Any]]] = processor.to_rdf(expanded, options)
     except pyld_jsonld.JsonLdError as exc:
