@@ -266,7 +266,7 @@ def _check_expanded(expanded: list[Any]) -> None:
         node_id = node.get("@id")
         if node_id is not None and not _is_absolute(node_id):
             raise BadRequest(
-                f"id {_written(node_id)!r} is a relative IRI; ids must be absolute (a URL, DID or urn:)",
+                f"id {_written(node_id)!r} is a relative IRI; use an absolute one (URL, DID, urn:)",
                 code="jsonld.relative_iri",
             )
         types = node.get("@type", [])
