@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc import jws
 from joserfc.jwk import OKPKey
 
@@ -84,7 +85,7 @@ def test_round_trip_emits_eddsa_or_es256(key: PrivateKey) -> None:
 
 
 def test_rfc9864_ed25519_name_is_accepted_on_input() -> None:
-    key = generate_private_key("Ed25519")
+    key = Ed25519PrivateKey.generate()
     header = {"alg": "Ed25519", "typ": "vc+jwt", "kid": kid_of(key)}
     token = jws.serialize_compact(header, b'{"a":1}', OKPKey(key, key), algorithms=["Ed25519"])
     assert verify(token, Keys(key))[1] == {"a": 1}
