@@ -136,7 +136,7 @@ def test_vc_with_issuer_object_and_did_web(resolver: Resolver) -> None:
     assert verify_vc_jwt(token, resolver).issuer == WEB_DID
 
 
-@pytest.mark.parametrize("typ", ["vc+ld+json+jwt", "vc+ld+jwt", "application/vc+jwt"])
+@pytest.mark.parametrize("typ", ["vc+ld+json+jwt", "vc+ld+jwt", "vc-ld+jwt", "application/vc+jwt"])
 def test_gaia_x_typ_variants_are_accepted(issuer: Party, resolver: Resolver, typ: str) -> None:
     token = sign_compact(credential(issuer.did), issuer.key, kid=issuer.kid, typ=typ)
     assert verify_vc_jwt(token, resolver).issuer == issuer.did
@@ -412,10 +412,13 @@ def _vp_with_entries(holder: Party, entries: list[Any]) -> str:
     return sign_compact(payload, holder.key, kid=holder.kid, typ="vp+ld+json+jwt")
 
 
+@pytest.mark.parametrize(
+    "media_type", ["application/vc+ld+json+jwt", "application/vc+ld+jwt", "APPLICATION/VC+JWT"]
+)
 def test_gaia_x_enveloped_media_type_is_accepted(
-    holder: Party, two_credentials: list[str], resolver: Resolver
+    holder: Party, two_credentials: list[str], resolver: Resolver, media_type: str
 ) -> None:
-    entries = [enveloped_credential(t, "application/vc+ld+json+jwt") for t in two_credentials]
+    entries = [enveloped_credential(t, media_type) for t in two_credentials]
     verified = verify_vp_jwt(_vp_with_entries(holder, entries), resolver)
     assert len(verified.credentials) == 2
 

@@ -7,7 +7,8 @@ header as RFC 7519 section 5.3 allows), ``iat``, and ``nbf``/``exp`` mirroring
 ``EnvelopedVerifiableCredential`` whose ``id`` is a ``data:application/vc+jwt,<token>`` URL.
 
 On input, Gaia-X's media-type variants are accepted too: ``typ`` ``vc+ld+json+jwt`` /
-``vc+ld+jwt`` (and the ``vp`` forms), and data URLs of ``application/vc+ld+json+jwt``.
+``vc+ld+jwt`` / ``vc-ld+jwt`` (and the ``vp`` forms), and data URLs of those media types
+(``application/vc+ld+json+jwt``, as Gaia-X ICAM 24.07 writes them).
 
 Verification here covers the signature, the key's DID relationship (``assertionMethod`` for
 credentials, ``authentication`` for presentations), issuer/holder binding, the validity
@@ -39,14 +40,12 @@ from hansa.identity.validity import check_validity_period, parse_datetime
 CREDENTIALS_V2 = "https://www.w3.org/ns/credentials/v2"
 VC_TYP = "vc+jwt"
 VP_TYP = "vp+jwt"
-VC_TYPS: tuple[str, ...] = (VC_TYP, "vc+ld+json+jwt", "vc+ld+jwt")
-VP_TYPS: tuple[str, ...] = (VP_TYP, "vp+ld+json+jwt", "vp+ld+jwt")
+# Accepted on input: the Recommendation's names, Gaia-X ICAM 24.x's (``+ld+json+jwt``,
+# ``+ld+jwt``) and the 2024 drafts' (``-ld+jwt``) that some implementations still emit.
+VC_TYPS: tuple[str, ...] = (VC_TYP, "vc+ld+json+jwt", "vc+ld+jwt", "vc-ld+jwt")
+VP_TYPS: tuple[str, ...] = (VP_TYP, "vp+ld+json+jwt", "vp+ld+jwt", "vp-ld+jwt")
 VC_MEDIA_TYPE = "application/vc+jwt"
-VC_MEDIA_TYPES: tuple[str, ...] = (
-    VC_MEDIA_TYPE,
-    "application/vc+ld+json+jwt",
-    "application/vc+ld+jwt",
-)
+VC_MEDIA_TYPES: tuple[str, ...] = tuple(f"application/{typ}" for typ in VC_TYPS)
 ALGORITHMS: frozenset[str] = frozenset({"EdDSA", "Ed25519", "ES256"})
 #: How long an issued presentation is accepted: long enough to send, short against replay.
 PRESENTATION_LIFETIME = timedelta(minutes=15)
