@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hansa.db import make_engine, make_session_factory, migrate
+from hansa.fetch import GuardedClient
+from hansa.identity.did import DidDocument, did_web_from_url, split_did_url
+from hansa.identity.did_web import DidWebResolver, UniversalResolver
+from hansa.identity.keys import KeyCipher
+from hansa.identity.service import IdentityService, NodeIdentity
+from hansa.identity.status_service import StatusChecker, StatusListService
+from hansa.identity.trust import TrustAnchorService
+from hansa.identity.vc_jose import verify_vc_jwt
+from hansa.identity.verifier import CredentialVerifier
+from hansa.identity.wallet import Wallet, load_or_create_wallet_secret
 from hansa.settings import Settings
+
+
+class NodeResolver:
+    """Resolves the node's own DID from its wallet (never over HTTPS), others as usual."""
+
+    def __init__(self, did: str, universal: UniversalResolver) -> None:
+        self.did = did
+        self._universal = universal
+        self.identity: IdentityService | None = None
+
+    def resolve(self, did: str) -> DidDocument:
+        if self.identity is not None and split_did_url(did)[0] == self.did:
+            return self.identity.did_document()
+        return self._universal.resolve(did)
 
 
 @dataclass
@@ -16,13 +41,51 @@ class Node:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    http: GuardedClient
+    identity: IdentityService
 
     @classmethod
     def open(cls, settings: Settings, *, run_migrations: bool = True) -> Node:
         engine = make_engine(settings.sqlalchemy_url())
         if run_migrations:
             migrate(engine)
-        return cls(settings=settings, engine=engine, sessions=make_session_factory(engine))
+        sessions = make_session_factory(engine)
+        http = GuardedClient(settings.http)
+        did = settings.did or did_web_from_url(settings.base_url)
+        resolver = NodeResolver(
+            did,
+            UniversalResolver(DidWebResolver(http, settings.trust.did_cache_ttl_seconds)),
+        )
+        secret = (
+            settings.wallet_secret.get_secret_value()
+            if settings.wallet_secret
+            else load_or_create_wallet_secret(settings.data_dir)
+        )
+        trust = TrustAnchorService(
+            sessions, settings.trust.trusted_root_ca_files, settings.trust.trusted_issuers
+        )
+
+        def fetch(url: str) -> bytes:
+            return http.get_bytes(url).content
+
+        def verify_list(token: str) -> tuple[dict[str, Any], str]:
+            verified = verify_vc_jwt(token, resolver)
+            return verified.credential, verified.issuer
+
+        status = StatusChecker(fetch, verify_list, settings.trust.status_list_cache_ttl_seconds)
+        identity = IdentityService(
+            identity=NodeIdentity(did=did, base_url=settings.base_url),
+            wallet=Wallet(sessions, KeyCipher(secret)),
+            status_lists=StatusListService(sessions, settings.base_url, issuer=did),
+            trust=trust,
+            verifier=CredentialVerifier(resolver, status.check, trust, fetch),
+            resolver=resolver,
+        )
+        resolver.identity = identity
+        return cls(
+            settings=settings, engine=engine, sessions=sessions, http=http, identity=identity
+        )
 
     def close(self) -> None:
+        self.http.close()
         self.engine.dispose()
