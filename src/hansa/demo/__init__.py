@@ -1,0 +1,1 @@
+"""The local demo federation that ``hansa demo`` runs."""

@@ -1,0 +1,181 @@
+"""A whole federation on this machine: a clearing house and participant nodes over HTTPS.
+
+Used by ``hansa demo`` and by the whole-federation tests: each node is a real
+``create_app`` on its own uvicorn server and port, with its own database, wallet
+and TLS certificate from the federation's root CA.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from hansa.app import create_app
+from hansa.identity.federation import Federation, init_federation, load_federation
+from hansa.node import Node
+from hansa.serving import BackgroundServer
+from hansa.settings import HttpSettings, Role, Settings, TrustSettings
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    label: str
+    roles: tuple[Role, ...]
+
+
+DEMO_NODES = (
+    NodeSpec("clearing-house", "Clearing house", ("identity", "clearing-house", "catalogue")),
+    NodeSpec("provider", "Acme Mobility GmbH", ("identity", "connector")),
+    NodeSpec("consumer", "Nordlicht Analytics SE", ("identity", "connector")),
+)
+
+
+@dataclass
+class RunningNode:
+    spec: NodeSpec
+    settings: Settings
+    node: Node
+    server: BackgroundServer
+    admin_key: str
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url
+
+    @property
+    def did(self) -> str:
+        return self.node.identity.did
+
+    def client(self, ca_file: Path, *, admin: bool = True) -> httpx.Client:
+        """An HTTPS client to this node, trusting the federation CA, with the admin key."""
+        headers = {"Authorization": f"Bearer {self.admin_key}"} if admin else {}
+        return httpx.Client(
+            base_url=self.base_url,
+            verify=ssl.create_default_context(cafile=str(ca_file)),
+            headers=headers,
+            timeout=30,
+        )
+
+
+def _admin_key(directory: Path) -> str:
+    path = directory / "admin-api-key"
+    if path.exists():
+        return path.read_text().strip()
+    directory.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+@dataclass
+class LocalFederation:
+    """Create (or reopen) and run a federation in ``root``."""
+
+    root: Path
+    base_port: int = 8440
+    specs: tuple[NodeSpec, ...] = DEMO_NODES
+    name: str = "demo-eu"
+    status_ttl_seconds: float = 0.0
+    nodes: dict[str, RunningNode] = field(default_factory=dict)
+    federation: Federation | None = None
+
+    def prepare(self, *, reset: bool = False) -> Federation:
+        if reset and self.root.exists():
+            shutil.rmtree(self.root)
+        if (self.root / "federation.json").exists():
+            self.federation = load_federation(self.root)
+        else:
+            urls = {
+                spec.name: f"https://localhost:{self.base_port + i}"
+                for i, spec in enumerate(self.specs)
+            }
+            self.federation = init_federation(
+                self.root, self.name, urls, trust_anchor=self.specs[0].name
+            )
+        return self.federation
+
+    def settings_for(self, spec: NodeSpec) -> Settings:
+        federation = self.federation
+        assert federation is not None
+        entry = federation.node(spec.name)
+        directory = self.root / "nodes" / spec.name
+        port = int(entry.base_url.rsplit(":", 1)[1])
+        return Settings(
+            name=spec.name,
+            data_dir=directory / "data",
+            base_url=entry.base_url,
+            roles=list(spec.roles),
+            host="127.0.0.1",
+            port=port,
+            tls_cert_file=entry.tls_cert,
+            tls_key_file=entry.tls_key,
+            admin_api_key=_admin_key(directory),
+            http=HttpSettings(allow_loopback=True, ca_bundle=federation.ca_cert_file),
+            trust=TrustSettings(
+                trusted_root_ca_files=[federation.ca_cert_file],
+                trusted_issuers=[federation.trust_anchor_did],
+                status_list_cache_ttl_seconds=self.status_ttl_seconds,
+            ),
+        )
+
+    def start(self) -> dict[str, RunningNode]:
+        federation = self.federation or self.prepare()
+        for spec in self.specs:
+            settings = self.settings_for(spec)
+            node = Node.open(settings)
+            key = node.identity.ensure_signing_key()
+            if key.certificate_chain is None:
+                # The federation's CA binds each node's key (Gaia-X: keys chain to an anchor).
+                chain = federation.certify_key(node.identity.did, key.public_key)
+                node.identity.attach_certificate_chain(key.id, chain)
+            server = BackgroundServer(
+                create_app(settings, node),
+                host=settings.host,
+                port=settings.port,
+                certfile=settings.tls_cert_file,
+                keyfile=settings.tls_key_file,
+            )
+            self.nodes[spec.name] = RunningNode(
+                spec,
+                settings,
+                node,
+                server,
+                settings.admin_api_key.get_secret_value(),  # type: ignore[union-attr]
+            )
+            server.start()
+        return self.nodes
+
+    def stop(self) -> None:
+        # Close the nodes' outbound keep-alive connections first, so that no server
+        # waits out its graceful-shutdown timeout on a peer's idle connection.
+        for running in self.nodes.values():
+            running.node.http.close()
+        for running in self.nodes.values():
+            running.server.stop()
+            running.node.close()
+        self.nodes.clear()
+
+    @property
+    def ca_file(self) -> Path:
+        assert self.federation is not None
+        return self.federation.ca_cert_file
+
+    def __getitem__(self, name: str) -> RunningNode:
+        return self.nodes[name]
+
+    def __enter__(self) -> LocalFederation:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
