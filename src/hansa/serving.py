@@ -67,6 +67,13 @@ class BackgroundServer:
             time.sleep(0.01)
         return self
 
+    def bound_port(self) -> int:
+        """The port actually bound (useful when started with ``port=0``)."""
+        for server in self.server.servers:
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        return self.port
+
     def stop(self) -> None:
         self.server.should_exit = True
         self._thread.join(timeout=10)
