@@ -65,7 +65,12 @@ class Node:
             sessions, settings.trust.trusted_root_ca_files, settings.trust.trusted_issuers
         )
 
+        own_status = settings.base_url.rstrip("/") + "/status/"
+
         def fetch(url: str) -> bytes:
+            # The node's own status lists are read from its database, not over HTTPS.
+            if url.startswith(own_status) and resolver.identity is not None:
+                return resolver.identity.status_list_credential(url[len(own_status) :]).encode()
             return http.get_bytes(url).content
 
         def verify_list(token: str) -> tuple[dict[str, Any], str]:

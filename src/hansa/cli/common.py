@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from hansa.errors import HansaError
 from hansa.node import Node
@@ -52,7 +53,8 @@ def cli_errors() -> Iterator[None]:
         yield
     except HansaError as exc:
         where = f" (at {exc.pointer})" if exc.pointer else ""
-        console.print(f"[bold red]error[/] [{exc.code}]: {exc.detail}{where}", highlight=False)
+        message = escape(f"[{exc.code}]: {exc.detail}{where}")
+        console.print(f"[bold red]error[/] {message}", highlight=False)
         raise typer.Exit(1) from None
 
 
