@@ -507,3 +507,15 @@ def test_credential_without_issuer_cannot_be_checked(key_a: PrivateKey) -> None:
     with pytest.raises(HansaError) as err:
         _checker({}).check({"credentialStatus": []})
     assert err.value.code == "status.issuer_mismatch"
+
+
+def test_cache_is_bounded(service: StatusListService, key_a: PrivateKey, host: ListHost) -> None:
+    checker = StatusChecker(
+        fetch, jws_verifier({ISSUER_A: key_a.public_key()}), 60, FakeClock(), max_cached_lists=1
+    )
+    revocation = _credential(service.allocate("urn:uuid:r", purposes=["revocation"]))
+    suspension = _credential(service.allocate("urn:uuid:s", purposes=["suspension"]))
+    checker.check(revocation)
+    checker.check(suspension)  # evicts the revocation list
+    checker.check(revocation)
+    assert host.hits == 3

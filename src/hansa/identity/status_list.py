@@ -312,7 +312,12 @@ def read_status(
     return get_bit(bits, entry.index)
 
 
-def check_status(credential: dict[str, Any], fetch_list: Callable[[str], dict[str, Any]]) -> None:
+def check_status(
+    credential: dict[str, Any],
+    fetch_list: Callable[[str], dict[str, Any]],
+    *,
+    max_bytes: int = MAX_DECODED_BYTES,
+) -> None:
     """Refuse a revoked or suspended credential.
 
     ``fetch_list`` returns the verified status list credential at a
@@ -320,7 +325,7 @@ def check_status(credential: dict[str, Any], fetch_list: Callable[[str], dict[st
     revocation bit raises Forbidden ``vc.revoked``, a set suspension bit ``vc.suspended``.
     """
     for entry in status_entries(credential):
-        if not read_status(fetch_list(entry.list_url), entry):
+        if not read_status(fetch_list(entry.list_url), entry, max_bytes=max_bytes):
             continue
         if entry.purpose == "revocation":
             raise Forbidden(

@@ -372,12 +372,14 @@ class StatusChecker:
         clock: Callable[[], float] = time.monotonic,
         *,
         max_list_bytes: int = MAX_DECODED_BYTES,
+        max_cached_lists: int = 1024,
     ) -> None:
         self._fetch = fetch
         self._verify = verify
         self._ttl = ttl_seconds
         self._clock = clock
         self._max_bytes = max_list_bytes
+        self._max_cached = max_cached_lists
         self._cache: dict[str, _CachedList] = {}
         self._lock = threading.Lock()
 
@@ -412,7 +414,7 @@ class StatusChecker:
             return cached.credential
 
         try:
-            check_status(credential, fetch_list)
+            check_status(credential, fetch_list, max_bytes=self._max_bytes)
         except HansaError as exc:
             # A list that is there and signed but unusable says nothing about the
             # credential: fail closed.
@@ -436,6 +438,13 @@ class StatusChecker:
             return cached
         cached = self._load(url, now)
         with self._lock:
+            if len(self._cache) >= self._max_cached:
+                # Credentials choose their list URLs, so the cache must not grow
+                # without bound: drop expired lists, then the oldest.
+                for stale in [u for u, c in self._cache.items() if c.expires <= now]:
+                    del self._cache[stale]
+                while len(self._cache) >= self._max_cached:
+                    del self._cache[next(iter(self._cache))]
             self._cache[url] = cached
         return cached
 
@@ -446,7 +455,7 @@ class StatusChecker:
             cause = exc.code if isinstance(exc, HansaError) else type(exc).__name__
             raise _unavailable(url, f"fetching it failed: {exc}", cause) from exc
         try:
-            token = body.decode("ascii").strip()
+            token = body.decode("utf-8").strip()
             credential, list_issuer = self._verify(token)
         except Exception as exc:  # an unverifiable list is no list
             cause = exc.code if isinstance(exc, HansaError) else type(exc).__name__
