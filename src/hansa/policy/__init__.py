@@ -14,7 +14,7 @@ from __future__ import annotations
 from hansa.policy.claims import FactOperand
 from hansa.policy.describe import describe_policy, describe_rule
 from hansa.policy.errors import PolicyError, Problem
-from hansa.policy.evaluate import evaluate
+from hansa.policy.evaluator import evaluate
 from hansa.policy.model import AtomicConstraint, Constraint, LogicalConstraint, Policy, Rule
 from hansa.policy.operands import LeftOperand
 from hansa.policy.parse import parse_policy

@@ -167,8 +167,18 @@ class LeftOperand(ABC):
     def as_json(self, expected: Any) -> Any:
         """The right operand as plain JSON for a Decision."""
         if isinstance(expected, tuple):
-            return [self.show(v) for v in expected]
-        return self.show(expected)
+            return [self.as_json(v) for v in expected]
+        if isinstance(expected, bool | int | str):
+            return expected
+        if isinstance(expected, Duration):
+            return expected.text
+        if isinstance(expected, datetime):
+            return format_datetime(expected)
+        if isinstance(expected, Place):
+            return expected.code
+        if isinstance(expected, Decimal):
+            return int(expected) if expected == expected.to_integral_value() else float(expected)
+        return str(expected)
 
     def words(self, operator: str, expected: Any) -> str:
         """The constraint as a phrase: ``purpose is research``."""
