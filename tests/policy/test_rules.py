@@ -10,8 +10,10 @@ import pytest
 
 from hansa.errors import BadRequest
 from hansa.policy import (
+    DEFAULT_PROFILE,
     Consumer,
     EvaluationContext,
+    FactOperand,
     Outcome,
     RuleStatus,
     evaluate,
@@ -372,7 +374,11 @@ def test_the_decision_is_plain_json_and_readable(make_request: Any, offer: Any) 
     }
     assert constraints[1]["constraints"][1]["code"] == "policy.fact_missing"
     lines = decision.explain()
-    assert lines[0] == "DENIED: no permission grants use"
+    assert lines[0] == (
+        "DENIED: no permission grants use; the request lacks a fact: at most 10 times at "
+        "/permission/0/constraint/1/or/1: cannot be decided: the request does not say how many "
+        "uses were made so far"
+    )
     assert any("the request does not say how many uses were made so far" in line for line in lines)
 
 
@@ -417,3 +423,54 @@ def test_malformed_requests_are_refused(build: Any, pointer: str, make_request: 
     with pytest.raises(BadRequest) as caught:
         build(make_request().context.now)
     assert (caught.value.code, caught.value.pointer) == ("policy.request_invalid", pointer)
+
+
+def test_a_hierarchy_may_name_one_broader_purpose_as_text(make_request: Any, offer: Any) -> None:
+    policy = offer({"leftOperand": "purpose", "operator": "isA", "rightOperand": "research"})
+    request = make_request(purpose="genomics", purpose_hierarchy={"genomics": "research"})
+    assert evaluate(policy, request).allowed
+
+
+PARTNER = "https://example.org/partner"
+
+
+def test_registered_fact_operands(make_request: Any, offer: Any) -> None:
+    profile = DEFAULT_PROFILE.extend(operands=[FactOperand(PARTNER, "the partner level")])
+    policy = offer(
+        {"leftOperand": PARTNER, "operator": "isAnyOf", "rightOperand": ["gold", "silver"]}
+    )
+    assert evaluate(policy, make_request(facts={PARTNER: "gold"}), profile).allowed
+    assert not evaluate(policy, make_request(facts={PARTNER: "bronze"}), profile).allowed
+    missing = evaluate(policy, make_request(), profile)
+    assert missing.rules[0].constraints[0].outcome is U
+    broken = evaluate(policy, make_request(facts={PARTNER: 3}), profile)
+    assert broken.rules[0].constraints[0].outcome is E
+    assert not broken.allowed
+    # The default profile still refuses the term.
+    assert evaluate(policy, make_request(facts={PARTNER: "gold"})).errors[0]["code"] == (
+        "policy.unknown_left_operand"
+    )
+
+
+class _Exploding(FactOperand):
+    def check(self, operator: str, expected: Any, request: Any) -> Any:
+        raise TypeError("'<' not supported between instances of 'datetime' and 'int'")
+
+
+def test_a_comparison_that_raises_is_an_error_not_a_pass(make_request: Any, offer: Any) -> None:
+    profile = DEFAULT_PROFILE.extend(operands=[_Exploding(PARTNER, "the partner level")])
+    policy = {
+        "permission": [{"action": "use"}],
+        "prohibition": [
+            {
+                "action": "use",
+                "constraint": [{"leftOperand": PARTNER, "operator": "eq", "rightOperand": "x"}],
+            }
+        ],
+        "conflict": "perm",
+    }
+    decision = evaluate(policy, make_request(), profile)
+    assert not decision.allowed
+    result = decision.rules[1].constraints[0]
+    assert (result.outcome, result.code) == (E, "policy.type_mismatch")
+    assert "cannot compare" in result.reason

@@ -5,7 +5,7 @@
     decision.allowed, decision.reason, decision.explain()
     describe_policy(policy)                           # sentences for people
 
-Pure functions over plain data; no I/O. See ``evaluate`` for the decision rules,
+Pure functions over plain data; no I/O. See ``evaluator`` for the decision rules,
 ``operands`` and ``claims`` for every left operand and how its values are written.
 """
 

@@ -355,7 +355,7 @@ class _Evaluation:
         if any(_has_error(r) for r in rules):
             return Decision(
                 False,
-                "denied because part of the policy cannot be evaluated: " + _first_error(rules),
+                "denied because part of the policy cannot be evaluated: " + _first(E, rules),
                 rules,
             )
         granting = [r for r in permissions if r.status is RuleStatus.GRANTS]
@@ -365,9 +365,12 @@ class _Evaluation:
         ]
         if not granting:
             applicable = [r for r in permissions if r.status is not RuleStatus.NOT_APPLICABLE]
-            why = f"no permission grants {self.action}" + (
-                "" if applicable else f" (none is about {self.action})"
-            )
+            why = f"no permission grants {self.action}"
+            undetermined = [r for r in permissions if r.status is RuleStatus.UNDETERMINED]
+            if not applicable:
+                why += f" (none is about {self.action})"
+            elif undetermined:
+                why += "; the request lacks a fact: " + _first(U, undetermined)
             return Decision(False, why, rules)
         if forbidding:
             where = ", ".join(r.pointer for r in forbidding)
@@ -408,10 +411,12 @@ def _has_error(rule: RuleResult) -> bool:
     return rule.status is RuleStatus.ERROR or any(_has_error(d) for d in rule.duties)
 
 
-def _first_error(rules: tuple[RuleResult, ...]) -> str:
+def _first(outcome: Outcome, rules: tuple[RuleResult, ...] | list[RuleResult]) -> str:
+    """The first atomic constraint with this outcome, in words, for the decision's reason."""
+
     def walk(results: tuple[ConstraintResult, ...]) -> ConstraintResult | None:
         for result in results:
-            if result.outcome is E and not result.children:
+            if result.outcome is outcome and not result.children:
                 return result
             found = walk(result.children)
             if found:
@@ -419,9 +424,7 @@ def _first_error(rules: tuple[RuleResult, ...]) -> str:
         return None
 
     for rule in rules:
-        found = walk(rule.constraints) or next(
-            (walk(d.constraints) for d in rule.duties if walk(d.constraints)), None
-        )
-        if found:
-            return f"{found.text} at {found.pointer}: {found.reason}"
+        for found in (walk(rule.constraints), *(walk(d.constraints) for d in rule.duties)):
+            if found:
+                return f"{found.text} at {found.pointer}: {found.reason}"
     return "see the rules"

@@ -361,7 +361,9 @@ def broader_purposes(purpose: str, hierarchy: Mapping[str, Any]) -> set[str]:
     found = {purpose}
     pending = [purpose]
     while pending:
-        for parent in hierarchy.get(pending.pop(), ()):
+        parents = hierarchy.get(pending.pop(), ())
+        # A single broader purpose may be written as a string, not a one-item list.
+        for parent in [parents] if isinstance(parents, str) else parents:
             if parent not in found:
                 found.add(parent)
                 pending.append(parent)

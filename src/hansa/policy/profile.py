@@ -55,7 +55,10 @@ class Profile:
         self.operands: dict[str, LeftOperand] = {o.iri: o for o in operands}
         self.included_in: dict[str, str] = dict(INCLUDED_IN)
         self.actions: set[str] = set(ODRL_ACTIONS)
-        for action, broader in (actions or {}).items():
+        self._add_actions(actions or {})
+
+    def _add_actions(self, actions: Mapping[str, str | None]) -> None:
+        for action, broader in actions.items():
             name = self.canonical_action(action)
             self.actions.add(name)
             if broader is not None:
@@ -68,13 +71,9 @@ class Profile:
     ) -> Profile:
         """A new profile with more operands and actions (``actions`` maps action -> broader)."""
         extended = Profile([*self.operands.values(), *operands])
-        extended.included_in = {**self.included_in}
+        extended.included_in = dict(self.included_in)
         extended.actions = set(self.actions)
-        for action, broader in (actions or {}).items():
-            name = extended.canonical_action(action)
-            extended.actions.add(name)
-            if broader is not None:
-                extended.included_in[name] = extended.canonical_action(broader)
+        extended._add_actions(actions or {})
         return extended
 
     def left_operand(self, term: str) -> LeftOperand:
