@@ -26,6 +26,7 @@ and that model additionally refuses Ed448 keys. The header keeps the name it was
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
@@ -33,7 +34,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from joserfc import jws
-from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwa import JWSAlgModel
 from joserfc.jwk import ECKey, OKPKey
 from joserfc.jws import JWSRegistry
@@ -47,6 +47,7 @@ from hansa.identity.keys import (
     jose_algorithm,
     key_type_of,
 )
+from hansa.identity.keys import verify as verify_signature
 
 ResolveKey = Callable[[str], PublicKey]
 
@@ -242,10 +243,12 @@ def verify_compact(
     *,
     allowed_algs: Collection[str],
     allowed_typs: Collection[str],
+    decoded: tuple[dict[str, Any], dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Verify a compact JWS under the header policy; return (header, payload).
 
     ``resolve_key(kid)`` returns the trusted public key for the header's ``kid`` (or raises).
+    ``decoded`` is ``decode_unverified(token)`` when the caller has it already.
     """
     unsupported = set(allowed_algs) - SUPPORTED_ALGS
     if unsupported or not allowed_algs:
@@ -254,7 +257,7 @@ def verify_compact(
             f"{sorted(SUPPORTED_ALGS)}",
             code="jose.alg_not_supported",
         )
-    header, payload = decode_unverified(token)
+    header, payload = decoded or decode_unverified(token)
     kid = check_header(header, allowed_algs=allowed_algs, allowed_typs=allowed_typs)
     public_key = resolve_key(kid)
     key_type = key_type_of(public_key)
@@ -264,17 +267,23 @@ def verify_compact(
             code="jose.alg_key_mismatch",
             pointer="alg",
         )
+    # The segments were decoded and checked above; verifying the raw signature over the
+    # signing input (RFC 7515 section 5.2) directly spares a second full parse per token,
+    # which is a third of the cost of a vc+jwt verification.
+    signing_input, _, signature = token.rpartition(".")
     try:
-        jws.deserialize_compact(token, _joserfc_key(public_key), registry=_registry(allowed_algs))
-    except BadSignatureError as exc:
+        raw_signature = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    except ValueError as exc:
+        raise BadRequest(
+            "the JWS signature is not base64url", code="jose.malformed", pointer="signature"
+        ) from exc
+    if not verify_signature(public_key, raw_signature, signing_input.encode("ascii")):
         raise BadRequest(
             f"the signature does not verify with key {kid}: the token was altered or signed "
             "with another key",
             code="vc.signature_invalid",
             pointer="signature",
-        ) from exc
-    except JoseError as exc:
-        raise BadRequest(f"malformed JWS: {exc}", code="jose.malformed") from exc
+        )
     return header, payload
 
 

@@ -223,6 +223,7 @@ def verify_vc_jwt(
         _key_resolver(resolver, "assertionMethod"),
         allowed_algs=ALGORITHMS,
         allowed_typs=VC_TYPS,
+        decoded=(header, unverified),
     )
     _check_iss(header, credential, issuer, "vc.issuer_mismatch")
     check_validity_period(credential, now)
