@@ -85,5 +85,9 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the database schema to the newest revision."""
-    command.upgrade(alembic_config(engine), "head")
+    """Bring the database schema to the newest revision of every domain.
+
+    Each domain keeps its own branch of migrations (``branch_labels``) rooted at the
+    identity tables, so domains evolve without serialising on one chain: "heads".
+    """
+    command.upgrade(alembic_config(engine), "heads")
