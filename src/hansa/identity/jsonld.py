@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -31,6 +30,7 @@ from pyld.context_resolver import ContextResolver
 from pyld.documentloader.frozen import BUNDLED_CONTEXTS
 
 from hansa.errors import BadRequest, HansaError
+from hansa.identity.jsonld_fast import ABSOLUTE_IRI, fast_dataset
 
 CONTEXTS_DIR = Path(__file__).parent / "contexts"
 
@@ -53,7 +53,6 @@ HANSA_CONTEXTS: Mapping[str, str] = {
 
 MAX_DEPTH = 64  # nesting of JSON objects/arrays accepted in a document
 _RESOLVED_CACHE_SIZE = 256
-_ABSOLUTE_IRI = re.compile(r"^([A-Za-z][A-Za-z0-9+\-.]*|_):[^\s]*$")
 # pyld resolves relative ids and types against a base, and against an example.org base
 # when there is none; with this base (RFC 2606 '.invalid') a relative IRI is recognisable.
 RELATIVE_BASE = "https://relative-iri.invalid/"
@@ -230,7 +229,7 @@ def _escape(token: str) -> str:
 def _is_absolute(iri: Any) -> bool:
     return (
         isinstance(iri, str)
-        and _ABSOLUTE_IRI.match(iri) is not None
+        and ABSOLUTE_IRI.match(iri) is not None
         and not iri.startswith(RELATIVE_BASE)
     )
 
@@ -371,9 +370,21 @@ def to_dataset(document: Any, *, loader: ContextLoader | None = None) -> Any:
     Quads are built term by term (never by parsing N-Quads text that pyld wrote), so an
     IRI or language tag with characters N-Quads cannot hold is an error here rather
     than a way to smuggle extra quads into the signed form.
+
+    Plain documents (most credentials) take :mod:`hansa.identity.jsonld_fast`, which gives
+    the same dataset; whatever it does not handle, or refuses, goes through pyld here.
     """
-    expanded = expand(document, loader=loader)
     loader = loader or default_loader()
+    dataset = fast_dataset(document, loader, base=RELATIVE_BASE, max_depth=MAX_DEPTH)
+    if dataset is not None:
+        return dataset
+    return pyld_dataset(document, loader=loader)
+
+
+def pyld_dataset(document: Any, *, loader: ContextLoader | None = None) -> Any:
+    """:func:`to_dataset` through pyld only: the reference the fast path is tested against."""
+    loader = loader or default_loader()
+    expanded = expand(document, loader=loader)
     processor = pyld_jsonld.JsonLdProcessor(on_property_dropped=_property_dropped)
     options = {**loader.pyld_options(), "base": RELATIVE_BASE}
     try:

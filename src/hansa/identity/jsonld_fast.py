@@ -1,0 +1,390 @@
+"""A fast path from JSON-LD to an RDF dataset for the plain documents credentials are.
+
+pyld's expansion costs about a millisecond per credential, most of it processing the
+same scoped contexts again (its own cache misses them) and walking generic code. Here the
+active contexts are still computed by pyld (so every context rule is pyld's), but each
+result is kept per loader, and the document is walked once, straight to quads, for a
+deliberately small subset of JSON-LD:
+
+- ``@context`` only at the top (context URLs and inline context objects);
+- node objects whose keys are ``@id``, ``@type`` (or their aliases) or terms that expand
+  to absolute IRIs, with no container other than ``@set``, no ``@reverse``;
+- values that are strings, integers, booleans, node objects and arrays of these, typed by
+  the term (``@id``, ``@vocab`` or a datatype IRI), without language or direction.
+
+Anything else (another keyword, an inline or nested context, a float, null, a blank node
+label, a relative IRI, an undefined term, a language-tagged string, an error of any kind)
+makes :func:`fast_dataset` return ``None``, and the caller takes the full pyld path, which
+is the reference and raises the precise error. So the fast path can only ever be slower
+(when it gives up) than pyld, never more lenient; tests compare both on every document.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+import weakref
+from typing import Any
+
+import pyoxigraph
+from pyld import jsonld as pyld_jsonld
+
+from hansa.errors import HansaError
+
+_RDF_TYPE = pyoxigraph.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+_XSD = "http://www.w3.org/2001/XMLSchema#"
+_XSD_STRING = pyoxigraph.NamedNode(_XSD + "string")
+_XSD_INTEGER = pyoxigraph.NamedNode(_XSD + "integer")
+_XSD_BOOLEAN = pyoxigraph.NamedNode(_XSD + "boolean")
+_XSD_DOUBLE = _XSD + "double"
+_KEEP_CONTEXTS = 512  # processed contexts kept per loader before the memo starts over
+_KEEP_TERMS = 4096  # expanded keys and types kept per active context
+_MAX_INTEGER = 10**21  # from here on JSON-LD writes integers as xsd:double
+# pyld's test for an absolute IRI (blank node labels, scheme '_', included).
+ABSOLUTE_IRI = re.compile(r"^([A-Za-z][A-Za-z0-9+\-.]*|_):[^\s]*$")
+
+
+class _Unsupported(Exception):
+    """The document leaves the subset: take the full pyld path."""
+
+
+class _Term:
+    """What one key means in one active context, ready for the walk."""
+
+    __slots__ = ("coercion", "key", "kind", "predicate", "term_ctx")
+
+    def __init__(
+        self,
+        kind: str,
+        key: str,
+        predicate: Any = None,
+        term_ctx: Any = None,
+        coercion: Any = None,
+    ) -> None:
+        self.kind = kind  # "@id", "@type" or "property"
+        self.key = key
+        self.predicate = predicate
+        self.term_ctx = term_ctx  # the context the key's values are expanded with
+        self.coercion = coercion  # None, "@id", "@vocab" or a datatype NamedNode
+
+
+class _Compiled:
+    """Memos for one pyld active context (which is immutable once pyld returns it)."""
+
+    __slots__ = ("ctx", "scoped", "terms", "types")
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.terms: dict[str, _Term | None] = {}
+        self.types: dict[str, Any] = {}
+        self.scoped: dict[tuple[int, str], tuple[Any, Any]] = {}
+
+
+class _State:
+    """Everything memoised for one :class:`~hansa.identity.jsonld.ContextLoader`."""
+
+    def __init__(self, loader: Any, base: str) -> None:
+        self.loader = weakref.ref(loader)
+        self.base = base
+        self.processor = pyld_jsonld.JsonLdProcessor()
+        self.roots: dict[tuple[str, ...], Any] = {}
+        self.compiled: dict[int, _Compiled] = {}
+        self.lock = threading.Lock()
+
+    def options(self) -> dict[str, Any]:
+        loader = self.loader()
+        if loader is None:  # pragma: no cover - the loader owns the state
+            raise _Unsupported
+        return {
+            **loader.pyld_options(),
+            "base": self.base,
+            "isFrame": False,
+            "keepFreeFloatingNodes": False,
+            "extractAllScripts": False,
+            "processingMode": "json-ld-1.1",
+        }
+
+    def compiled_for(self, ctx: Any) -> _Compiled:
+        entry = self.compiled.get(id(ctx))
+        if entry is not None and entry.ctx is ctx:
+            return entry
+        entry = _Compiled(ctx)
+        with self.lock:
+            if len(self.compiled) >= _KEEP_CONTEXTS:
+                self.compiled.clear()
+            self.compiled[id(ctx)] = entry
+        return entry
+
+    # --- pyld, memoised ------------------------------------------------------------------
+
+    def root(self, context: Any) -> Any:
+        """The active context for a document's top-level ``@context`` (URLs or objects)."""
+        items = context if isinstance(context, list) else [context]
+        if not items or not all(isinstance(item, str | dict) for item in items):
+            raise _Unsupported  # no context, a reset (null) or an invalid entry
+        # URLs are their own key; inline objects are keyed by their exact JSON text.
+        key: Any = tuple(items)
+        if not all(isinstance(item, str) for item in items):
+            key = json.dumps(items, ensure_ascii=False, allow_nan=False)
+        ctx = self.roots.get(key)
+        if ctx is None:
+            options = self.options()
+            initial = self.processor._get_initial_context(options)
+            # pyld may rewrite inline contexts in place: it works on a copy.
+            ctx = self.processor._process_context(initial, copy.deepcopy(items), options)
+            with self.lock:
+                if len(self.roots) >= _KEEP_CONTEXTS:
+                    self.roots.clear()
+                self.roots[key] = ctx
+        return ctx
+
+    def scoped(self, ctx: Any, local: Any, mode: str) -> Any:
+        """``ctx`` with a term's or type's own context applied, as pyld applies it."""
+        compiled = self.compiled_for(ctx)
+        key = (id(local), mode)
+        hit = compiled.scoped.get(key)
+        if hit is not None and hit[0] is local:
+            return hit[1]
+        options = self.options()
+        if mode == "type":
+            result = self.processor._process_context(ctx, local, options, propagate=False)
+        elif mode == "term":
+            result = self.processor._process_context(
+                ctx, local, options, propagate=True, override_protected=True
+            )
+        else:  # "property": a node under a term with its own context
+            result = self.processor._process_context(ctx, local, options, override_protected=True)
+        if len(compiled.scoped) < _KEEP_TERMS:
+            compiled.scoped[key] = (local, result)
+        return result
+
+    def vocab_iri(self, ctx: Any, value: str) -> Any:
+        """A key or type expanded against the vocabulary (pyld's rules, memoised)."""
+        compiled = self.compiled_for(ctx)
+        hit = compiled.types.get(value)
+        if hit is None:
+            hit = self.processor._expand_iri(ctx, value, vocab=True, base=self.base)
+            if len(compiled.types) >= _KEEP_TERMS:
+                compiled.types.clear()
+            compiled.types[value] = hit
+        return hit
+
+    def key_iri(self, ctx: Any, key: str) -> Any:
+        # Keys are expanded without a base (pyld's _expand_object does the same).
+        return self.processor._expand_iri(ctx, key, vocab=True)
+
+    def term(self, ctx: Any, key: str) -> _Term:
+        compiled = self.compiled_for(ctx)
+        if key in compiled.terms:
+            term = compiled.terms[key]
+        else:
+            try:
+                term = self._compile_term(ctx, key)
+            except _Unsupported:
+                term = None
+            if len(compiled.terms) >= _KEEP_TERMS:
+                compiled.terms.clear()
+            compiled.terms[key] = term
+        if term is None:
+            raise _Unsupported
+        return term
+
+    def _compile_term(self, ctx: Any, key: str) -> _Term:
+        if key == "@context":
+            raise _Unsupported
+        expanded = self.key_iri(ctx, key)
+        if expanded in ("@id", "@type"):
+            return _Term(expanded, key)
+        if not _absolute(expanded, self.base):
+            raise _Unsupported  # undefined, a keyword, relative or a blank node
+        get = pyld_jsonld.JsonLdProcessor.get_context_value
+        local = get(ctx, key, "@context")
+        term_ctx = ctx if local is None else self.scoped(ctx, local, "term")
+        container = get(ctx, key, "@container")
+        if container not in (None, [], "@set", ["@set"]) or get(ctx, key, "@type") == "@json":
+            raise _Unsupported
+        for context in (ctx, term_ctx):
+            mapping = context["mappings"].get(key)
+            if mapping is not None and mapping.get("reverse"):
+                raise _Unsupported
+        if self.key_iri(term_ctx, key) != expanded:
+            raise _Unsupported  # the term's own context redefines it
+        if get(term_ctx, key, "@language") is not None:
+            raise _Unsupported
+        if get(term_ctx, key, "@direction") is not None:
+            raise _Unsupported
+        coercion = get(term_ctx, key, "@type")
+        if coercion is not None and coercion not in ("@id", "@vocab"):
+            if coercion == _XSD_DOUBLE or not _absolute(coercion, self.base):
+                raise _Unsupported  # '@none', '@json', doubles, relative datatypes
+            coercion = pyoxigraph.NamedNode(coercion)
+        return _Term("property", key, pyoxigraph.NamedNode(expanded), term_ctx, coercion)
+
+
+def _absolute(iri: Any, base: str) -> bool:
+    """An absolute IRI that is not a blank node label and was not made from a relative one."""
+    return (
+        isinstance(iri, str)
+        and ABSOLUTE_IRI.match(iri) is not None
+        and not iri.startswith(("_:", base))
+    )
+
+
+_states: weakref.WeakKeyDictionary[Any, _State] = weakref.WeakKeyDictionary()
+_states_lock = threading.Lock()
+
+
+def _state(loader: Any, base: str) -> _State:
+    state = _states.get(loader)
+    if state is None:
+        with _states_lock:
+            state = _states.get(loader)
+            if state is None:
+                state = _states[loader] = _State(loader, base)
+    return state
+
+
+class _Walk:
+    """One document turned into quads of the default graph."""
+
+    def __init__(self, state: _State, max_depth: int) -> None:
+        self.state = state
+        self.max_depth = max_depth
+        self.quads: list[Any] = []
+
+    def document(self, document: Any) -> None:
+        if not isinstance(document, dict):
+            raise _Unsupported
+        ctx = self.state.root(document.get("@context"))
+        self.node(ctx, document, 1)
+
+    def node(self, ctx: Any, element: dict[str, Any], depth: int) -> Any:
+        """The subject of a node object, after emitting its quads (pyld's _expand)."""
+        if depth > self.max_depth:
+            raise _Unsupported
+        state = self.state
+        # Type-scoped contexts, in the order pyld applies them.
+        type_scoped = ctx
+        type_key: str | None = None
+        type_values: Any = None
+        for key in sorted(element):
+            if key == "@context":
+                continue
+            if state.key_iri(ctx, key) == "@type":
+                if type_key is not None:
+                    raise _Unsupported  # two keys for @type
+                type_key, type_values = key, element[key]
+                types = type_values if isinstance(type_values, list) else [type_values]
+                for type_ in sorted(t for t in types if isinstance(t, str)):
+                    local = pyld_jsonld.JsonLdProcessor.get_context_value(
+                        type_scoped, type_, "@context"
+                    )
+                    if local is not None and local is not False:
+                        ctx = state.scoped(ctx, local, "type")
+        subject: Any = None
+        properties: list[tuple[_Term, Any]] = []
+        for key, value in element.items():
+            if key == "@context":
+                if depth != 1:
+                    raise _Unsupported
+                continue
+            term = state.term(ctx, key)
+            if (term.kind == "@type") != (key == type_key):
+                raise _Unsupported  # a type-scoped context redefined the type key
+            if term.kind == "@id":
+                if subject is not None or not isinstance(value, str):
+                    raise _Unsupported
+                iri = state.processor._expand_iri(ctx, value, base=state.base)
+                if not _absolute(iri, state.base):
+                    raise _Unsupported
+                subject = pyoxigraph.NamedNode(iri)
+            elif term.kind == "property":
+                properties.append((term, value))
+        if subject is None:
+            subject = pyoxigraph.BlankNode()
+        quads = self.quads
+        if type_values is not None:
+            for type_ in type_values if isinstance(type_values, list) else [type_values]:
+                if not isinstance(type_, str):
+                    raise _Unsupported
+                iri = state.vocab_iri(type_scoped, type_)
+                if not _absolute(iri, state.base):
+                    raise _Unsupported
+                quads.append(pyoxigraph.Quad(subject, _RDF_TYPE, pyoxigraph.NamedNode(iri)))
+        for term, value in properties:
+            for item in value if isinstance(value, list) else [value]:
+                quads.append(
+                    pyoxigraph.Quad(subject, term.predicate, self.value(term, item, depth))
+                )
+        return subject
+
+    def value(self, term: _Term, item: Any, depth: int) -> Any:
+        """The RDF term for one value of a property (pyld's _expand_value, _object_to_rdf)."""
+        state, coercion = self.state, term.coercion
+        if isinstance(item, str):
+            if coercion is None:
+                return pyoxigraph.Literal(item, datatype=_XSD_STRING)
+            if coercion == "@id":
+                iri = state.processor._expand_iri(term.term_ctx, item, base=state.base)
+            elif coercion == "@vocab":
+                iri = state.vocab_iri(term.term_ctx, item)
+            else:
+                return pyoxigraph.Literal(item, datatype=coercion)
+            if not _absolute(iri, state.base):
+                raise _Unsupported
+            return pyoxigraph.NamedNode(iri)
+        if isinstance(item, bool):
+            datatype = _XSD_BOOLEAN if coercion is None else coercion
+            if not isinstance(datatype, pyoxigraph.NamedNode):
+                raise _Unsupported
+            return pyoxigraph.Literal("true" if item else "false", datatype=datatype)
+        if isinstance(item, int):
+            datatype = _XSD_INTEGER if coercion is None else coercion
+            if not isinstance(datatype, pyoxigraph.NamedNode) or abs(item) >= _MAX_INTEGER:
+                raise _Unsupported
+            return pyoxigraph.Literal(str(item), datatype=datatype)
+        if isinstance(item, dict):
+            return self.nested(term, item, depth + 1)
+        raise _Unsupported  # null, floats, nested arrays
+
+    def nested(self, term: _Term, element: dict[str, Any], depth: int) -> Any:
+        """A node object under a property: revert and scope contexts as pyld's _expand does."""
+        state, term_ctx = self.state, term.term_ctx
+        if "@context" in element:
+            raise _Unsupported
+        get = pyld_jsonld.JsonLdProcessor.get_context_value
+        # The key's own context is looked up again in the term's context, as pyld does.
+        local = get(term_ctx, term.key, "@context")
+        must_revert = True
+        if term_ctx.get("previousContext") and len(element) <= 2:
+            for name in sorted(element):
+                expanded = state.key_iri(term_ctx, name)
+                if expanded == "@value":
+                    raise _Unsupported
+                if expanded == "@id" and len(element) == 1:
+                    must_revert = False
+                    break
+        ctx = term_ctx
+        if must_revert and "previousContext" in ctx:
+            ctx = ctx["previousContext"]
+        if local is not None:
+            ctx = state.scoped(ctx, local, "property")
+        return self.node(ctx, element, depth)
+
+
+def fast_dataset(document: Any, loader: Any, *, base: str, max_depth: int) -> Any:
+    """The dataset of ``document`` through the fast path, or ``None`` to take pyld's.
+
+    ``None`` whenever the document leaves the subset this path knows or anything at all
+    goes wrong: the full path then decides, and raises the precise error.
+    """
+    walk = _Walk(_state(loader, base), max_depth)
+    try:
+        walk.document(document)
+        return pyoxigraph.Dataset(walk.quads)
+    except (_Unsupported, pyld_jsonld.JsonLdError, HansaError, ValueError, TypeError):
+        return None
+    except (KeyError, AttributeError, RecursionError):
+        return None
