@@ -1,0 +1,1 @@
+"""The connector: Dataspace Protocol 2025-1 and DCP authentication."""
