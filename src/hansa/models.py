@@ -2,4 +2,5 @@
 
 from __future__ import annotations
 
+import hansa.connector.models
 import hansa.identity.models  # noqa: F401

@@ -1,1 +1,1 @@
-"""The connector: Dataspace Protocol 2025-1 and DCP authentication."""
+"""The connector: Dataspace Protocol state machines, authenticated by DCP (Decentralized Claims)."""
