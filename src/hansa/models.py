@@ -2,5 +2,6 @@
 
 from __future__ import annotations
 
+import hansa.compliance.models  # noqa: F401
 import hansa.connector.models
 import hansa.identity.models  # noqa: F401
