@@ -7,8 +7,6 @@ and TLS certificate from the federation's root CA.
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 import ssl
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ from typing import Any
 import httpx
 
 from hansa.app import create_app
+from hansa.files import read_or_create_secret
 from hansa.identity.federation import Federation, init_federation, load_federation
 from hansa.node import Node
 from hansa.serving import BackgroundServer
@@ -66,15 +65,7 @@ class RunningNode:
 
 
 def _admin_key(directory: Path) -> str:
-    path = directory / "admin-api-key"
-    if path.exists():
-        return path.read_text().strip()
-    directory.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
-    return key
+    return read_or_create_secret(directory / "admin-api-key")
 
 
 @dataclass

@@ -15,7 +15,6 @@ Private keys are written with mode 0600; nothing else here touches the disk.
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hansa.errors import BadRequest, ConfigurationError
+from hansa.files import write_private_file
 from hansa.identity.keys import PrivateKey, PublicKey
 
 CaKey = ec.EllipticCurvePrivateKey | Ed25519PrivateKey
@@ -273,15 +273,7 @@ def private_key_to_pem(key: PrivateKey) -> bytes:
 
 def write_private_key(path: Path, key: PrivateKey) -> None:
     """Write a PKCS#8 PEM private key readable by its owner only (mode 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Create with 0600 from the start: a chmod after writing leaves a window where
-    # the key is world-readable. fchmod also tightens a file that already existed.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, private_key_to_pem(key))
-    finally:
-        os.close(fd)
+    write_private_file(path, private_key_to_pem(key))
 
 
 def read_private_key(path: Path) -> PrivateKey:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hansa.db import transaction, utcnow
 from hansa.errors import BadRequest, Conflict, NotFound
+from hansa.files import read_or_create_secret
 from hansa.identity.keys import (
     KEY_TYPES,
     KeyCipher,
@@ -80,15 +80,7 @@ def load_or_create_wallet_secret(data_dir: Path) -> str:
     Used only when the settings give no ``wallet_secret``: an embedded node still
     never stores a private key in clear.
     """
-    path = data_dir / "wallet.secret"
-    if path.exists():
-        return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secret + "\n")
-    return secret
+    return read_or_create_secret(data_dir / "wallet.secret")
 
 
 class Wallet:
