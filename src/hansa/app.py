@@ -26,4 +26,8 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     from hansa.identity.api import router as identity_router
 
     app.include_router(identity_router)
+    if "clearing-house" in settings.roles:
+        from hansa.compliance.notary_api import router as notary_router
+
+        app.include_router(notary_router)
     return app

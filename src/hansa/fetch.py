@@ -191,10 +191,24 @@ class GuardedClient:
         content = jsonlib.dumps(json, separators=(",", ":"), ensure_ascii=False).encode()
         merged = {"Accept": "application/json", "Content-Type": "application/json"}
         merged.update(headers or {})
+        return self.post_bytes(
+            url, content, merged, max_bytes=max_bytes, raise_for_status=raise_for_status
+        )
+
+    def post_bytes(
+        self,
+        url: str,
+        content: bytes,
+        headers: Mapping[str, str],
+        *,
+        max_bytes: int | None = None,
+        raise_for_status: bool = True,
+    ) -> FetchedResponse:
+        """POST ``content`` as is (SOAP, vp+jwt, ...), with ``headers`` naming its type."""
         return self._fetch(
             "POST",
             url,
-            headers=merged,
+            headers=dict(headers),
             content=content,
             max_bytes=max_bytes,
             raise_for_status=raise_for_status,

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from hansa.compliance.notary import Notary
+from hansa.compliance.registration_sources import NotarySources
 from hansa.db import make_engine, make_session_factory, migrate
 from hansa.fetch import GuardedClient
 from hansa.identity.did import DidDocument, did_web_from_url, split_did_url
@@ -43,6 +45,8 @@ class Node:
     sessions: sessionmaker[Session]
     http: GuardedClient
     identity: IdentityService
+    notary: Notary | None = None
+    """The clearing house's notary (role ``clearing-house``)."""
 
     @classmethod
     def open(cls, settings: Settings, *, run_migrations: bool = True) -> Node:
@@ -87,9 +91,12 @@ class Node:
             resolver=resolver,
         )
         resolver.identity = identity
-        return cls(
+        node = cls(
             settings=settings, engine=engine, sessions=sessions, http=http, identity=identity
         )
+        if "clearing-house" in settings.roles:
+            node.notary = Notary(http, NotarySources(**settings.notary.model_dump()))
+        return node
 
     def close(self) -> None:
         self.http.close()

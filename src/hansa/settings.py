@@ -42,6 +42,17 @@ class TrustSettings(BaseModel):
     status_list_cache_ttl_seconds: float = 300.0
 
 
+class NotarySettings(BaseModel):
+    """The registries the clearing house's notary asks; unset: offline checks only."""
+
+    vies_url: str | None = None
+    """VIES REST base, e.g. hansa.compliance.VIES_PUBLIC_URL."""
+    gleif_url: str | None = None
+    """GLEIF API base, e.g. hansa.compliance.GLEIF_PUBLIC_URL."""
+    eori_url: str | None = None
+    """EU EORI validation (SOAP) endpoint, e.g. hansa.compliance.EORI_PUBLIC_URL."""
+
+
 class ApiSettings(BaseModel):
     max_body_bytes: int = 1_048_576
     max_json_depth: int = 64
@@ -75,6 +86,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     trust: TrustSettings = Field(default_factory=TrustSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    notary: NotarySettings = Field(default_factory=NotarySettings)
 
     def sqlalchemy_url(self) -> str:
         if self.database_url:

@@ -248,3 +248,25 @@ def test_oversized_and_deep_bodies_are_refused(federation: LocalFederation) -> N
         )
         assert nested.status_code == 400
         assert nested.json()["code"] == "request.too_deep"
+
+
+def test_clearing_house_notary_issues_a_verifiable_registration_credential(
+    federation: LocalFederation,
+) -> None:
+    house, provider = federation["clearing-house"], federation["provider"]
+    with house.client(federation.ca_file, admin=False) as client:
+        response = client.get(
+            "/v2/registration-numbers/vat-id/DE136695976", params={"subjectId": provider.did}
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("application/vc+jwt")
+        token = response.text
+        refused = client.get(
+            "/v2/registration-numbers/vat-id/DE136695977", params={"subjectId": provider.did}
+        )
+        assert refused.status_code == 422
+        assert refused.json()["code"] == "notary.invalid_number"
+    checked = verify(federation, "provider", token, x509=True)
+    assert checked.status_code == 200, checked.text
+    assert checked.json()["issuer"] == house.did
+    assert checked.json()["credential"]["credentialSubject"]["id"] == provider.did

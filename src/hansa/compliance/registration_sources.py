@@ -359,17 +359,14 @@ class EoriClient:
         self._clock = clock
 
     def _post(self, content: bytes) -> FetchedResponse:
-        # GuardedClient has public JSON helpers only; SOAP needs a raw XML POST through the
-        # same guarded path (a public ``post_bytes`` there would replace this call).
-        return self._http._fetch(
-            "POST",
+        return self._http.post_bytes(
             self.endpoint,
-            headers={
+            content,
+            {
                 "Accept": "text/xml",
                 "Content-Type": "text/xml; charset=utf-8",
                 "SOAPAction": '""',
             },
-            content=content,
             max_bytes=MAX_ANSWER_BYTES,
             raise_for_status=False,
         )
