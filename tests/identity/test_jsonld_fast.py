@@ -137,6 +137,12 @@ def bases() -> dict[str, dict[str, Any]]:
             "holder": "did:web:holder.example",
             "verifiableCredential": [credential(name="Alice")],
         },
+        "presentation-signed": {
+            "@context": [VC2],
+            "type": ["VerifiablePresentation"],
+            "holder": {"id": "did:web:holder.example"},
+            "verifiableCredential": [vector("signed-credential.json"), credential(name="Bob")],
+        },
         "w3c-credential": vector("credential.json"),
         "w3c-proof-options": vector("proof-options.json"),
         "w3c-signed-unsecured": signed,
@@ -152,6 +158,7 @@ def bases() -> dict[str, dict[str, Any]]:
 # Documents the fast path must take (they are what a verifier sees most).
 FAST = {"vc2", "vc2-escapes", "vc1", "proof-config", "proof-config-bound", "gaia-x"}
 FAST |= {"w3c-credential", "w3c-proof-options", "w3c-signed-unsecured", "proof-config-di"}
+FAST |= {"presentation", "presentation-signed", "vocab", "vc2-numbers", "twin-blank-nodes"}
 
 
 def _set(path: tuple[str, ...], value: Any) -> Callable[[dict[str, Any]], None]:
@@ -169,8 +176,9 @@ def _set(path: tuple[str, ...], value: Any) -> Callable[[dict[str, Any]], None]:
 
 
 SUBJECT = ("credentialSubject",)
+EMBEDDED = ("verifiableCredential",)
 MUTATIONS: dict[str, Callable[[dict[str, Any]], None]] = {}
-for where, prefix in (("top", ()), ("subject", SUBJECT)):
+for where, prefix in (("top", ()), ("subject", SUBJECT), ("embedded", EMBEDDED)):
     for name, key, value in [
         ("undefined-term", "shoeSize", 42),
         ("null", "name", None),
@@ -224,6 +232,15 @@ MUTATIONS["context-empty"] = lambda d: d.update({"@context": []})
 MUTATIONS["context-missing"] = lambda d: d.pop("@context", None)
 MUTATIONS["context-twice"] = lambda d: d.update({"@context": [VC2, VC2]})
 MUTATIONS["context-vc1-after-vc2"] = lambda d: d.update({"@context": [VC2, VC1]})
+MUTATIONS["embedded-context-null"] = _set((*EMBEDDED, "@context"), None)
+MUTATIONS["embedded-context-vc1"] = _set((*EMBEDDED, "@context"), [VC1])
+MUTATIONS["embedded-context-number"] = _set((*EMBEDDED, "@context"), [VC2, 5])
+MUTATIONS["embedded-context-unknown"] = _set((*EMBEDDED, "@context"), ["https://evil.example/c"])
+MUTATIONS["embedded-proof-undefined"] = _set((*EMBEDDED, "proof", "smuggled"), "x")
+MUTATIONS["embedded-string"] = _set(EMBEDDED, "urn:uuid:just-an-id")
+MUTATIONS["embedded-no-context"] = lambda d: [
+    vc.pop("@context", None) for vc in d.get("verifiableCredential", []) if isinstance(vc, dict)
+]
 
 
 def cases() -> Iterator[Any]:

@@ -53,7 +53,7 @@ class _Unsupported(Exception):
 class _Term:
     """What one key means in one active context, ready for the walk."""
 
-    __slots__ = ("coercion", "key", "kind", "predicate", "term_ctx")
+    __slots__ = ("coercion", "graph", "key", "kind", "predicate", "term_ctx")
 
     def __init__(
         self,
@@ -62,24 +62,28 @@ class _Term:
         predicate: Any = None,
         term_ctx: Any = None,
         coercion: Any = None,
+        graph: bool = False,
     ) -> None:
         self.kind = kind  # "@id", "@type" or "property"
         self.key = key
         self.predicate = predicate
         self.term_ctx = term_ctx  # the context the key's values are expanded with
         self.coercion = coercion  # None, "@id", "@vocab" or a datatype NamedNode
+        self.graph = graph  # an '@graph' container: each value is a graph of its own
 
 
 class _Compiled:
     """Memos for one pyld active context (which is immutable once pyld returns it)."""
 
-    __slots__ = ("ctx", "scoped", "terms", "types")
+    __slots__ = ("ctx", "embedded", "keys", "scoped", "terms", "types")
 
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
+        self.keys: dict[str, Any] = {}
         self.terms: dict[str, _Term | None] = {}
         self.types: dict[str, Any] = {}
         self.scoped: dict[tuple[int, str], tuple[Any, Any]] = {}
+        self.embedded: dict[str, Any] = {}
 
 
 class _State:
@@ -160,6 +164,20 @@ class _State:
             compiled.scoped[key] = (local, result)
         return result
 
+    def embedded(self, ctx: Any, local: Any) -> Any:
+        """``ctx`` with a node's own ``@context`` (e.g. a credential inside a presentation)."""
+        compiled = self.compiled_for(ctx)
+        # The document's context objects are new on every call: key them by their JSON.
+        key = json.dumps(local, ensure_ascii=False, allow_nan=False)
+        result = compiled.embedded.get(key)
+        if result is None:
+            # pyld may rewrite inline contexts in place: it works on a copy.
+            result = self.processor._process_context(ctx, copy.deepcopy(local), self.options())
+            if len(compiled.embedded) >= _KEEP_TERMS:
+                compiled.embedded.clear()
+            compiled.embedded[key] = result
+        return result
+
     def vocab_iri(self, ctx: Any, value: str) -> Any:
         """A key or type expanded against the vocabulary (pyld's rules, memoised)."""
         compiled = self.compiled_for(ctx)
@@ -172,8 +190,15 @@ class _State:
         return hit
 
     def key_iri(self, ctx: Any, key: str) -> Any:
-        # Keys are expanded without a base (pyld's _expand_object does the same).
-        return self.processor._expand_iri(ctx, key, vocab=True)
+        """A key expanded as pyld expands keys: against the vocabulary, without a base."""
+        compiled = self.compiled_for(ctx)
+        if key in compiled.keys:
+            return compiled.keys[key]
+        expanded = self.processor._expand_iri(ctx, key, vocab=True)
+        if len(compiled.keys) >= _KEEP_TERMS:
+            compiled.keys.clear()
+        compiled.keys[key] = expanded
+        return expanded
 
     def term(self, ctx: Any, key: str) -> _Term:
         compiled = self.compiled_for(ctx)
@@ -203,14 +228,15 @@ class _State:
         local = get(ctx, key, "@context")
         term_ctx = ctx if local is None else self.scoped(ctx, local, "term")
         container = get(ctx, key, "@container")
-        if container not in (None, [], "@set", ["@set"]) or get(ctx, key, "@type") == "@json":
-            raise _Unsupported
+        containers = set(pyld_jsonld.JsonLdProcessor.arrayify(container or []))
+        if not containers <= {"@set", "@graph"} or get(ctx, key, "@type") == "@json":
+            raise _Unsupported  # lists, language, index, id and type maps
         for context in (ctx, term_ctx):
             mapping = context["mappings"].get(key)
             if mapping is not None and mapping.get("reverse"):
                 raise _Unsupported
-        if self.key_iri(term_ctx, key) != expanded:
-            raise _Unsupported  # the term's own context redefines it
+        if str(self.key_iri(term_ctx, key)).startswith("@"):
+            raise _Unsupported  # the term's own context makes it a keyword
         if get(term_ctx, key, "@language") is not None:
             raise _Unsupported
         if get(term_ctx, key, "@direction") is not None:
@@ -220,7 +246,9 @@ class _State:
             if coercion == _XSD_DOUBLE or not _absolute(coercion, self.base):
                 raise _Unsupported  # '@none', '@json', doubles, relative datatypes
             coercion = pyoxigraph.NamedNode(coercion)
-        return _Term("property", key, pyoxigraph.NamedNode(expanded), term_ctx, coercion)
+        predicate = pyoxigraph.NamedNode(expanded)
+        graph = "@graph" in containers
+        return _Term("property", key, predicate, term_ctx, coercion, graph)
 
 
 def _absolute(iri: Any, base: str) -> bool:
@@ -247,7 +275,7 @@ def _state(loader: Any, base: str) -> _State:
 
 
 class _Walk:
-    """One document turned into quads of the default graph."""
+    """One document turned into quads (named graphs for '@graph' containers)."""
 
     def __init__(self, state: _State, max_depth: int) -> None:
         self.state = state
@@ -258,9 +286,9 @@ class _Walk:
         if not isinstance(document, dict):
             raise _Unsupported
         ctx = self.state.root(document.get("@context"))
-        self.node(ctx, document, 1)
+        self.node(ctx, document, 1, pyoxigraph.DefaultGraph())
 
-    def node(self, ctx: Any, element: dict[str, Any], depth: int) -> Any:
+    def node(self, ctx: Any, element: dict[str, Any], depth: int, graph: Any) -> Any:
         """The subject of a node object, after emitting its quads (pyld's _expand)."""
         if depth > self.max_depth:
             raise _Unsupported
@@ -287,9 +315,7 @@ class _Walk:
         properties: list[tuple[_Term, Any]] = []
         for key, value in element.items():
             if key == "@context":
-                if depth != 1:
-                    raise _Unsupported
-                continue
+                continue  # applied by the caller (document or nested)
             term = state.term(ctx, key)
             if (term.kind == "@type") != (key == type_key):
                 raise _Unsupported  # a type-scoped context redefined the type key
@@ -312,15 +338,23 @@ class _Walk:
                 iri = state.vocab_iri(type_scoped, type_)
                 if not _absolute(iri, state.base):
                     raise _Unsupported
-                quads.append(pyoxigraph.Quad(subject, _RDF_TYPE, pyoxigraph.NamedNode(iri)))
+                type_node = pyoxigraph.NamedNode(iri)
+                quads.append(pyoxigraph.Quad(subject, _RDF_TYPE, type_node, graph))
         for term, value in properties:
             for item in value if isinstance(value, list) else [value]:
-                quads.append(
-                    pyoxigraph.Quad(subject, term.predicate, self.value(term, item, depth))
-                )
+                if term.graph:
+                    # pyld wraps the value in a graph object named by a fresh blank node.
+                    if not isinstance(item, dict):
+                        raise _Unsupported
+                    name = pyoxigraph.BlankNode()
+                    self.nested(term, item, depth + 1, name)
+                    quads.append(pyoxigraph.Quad(subject, term.predicate, name, graph))
+                else:
+                    item_term = self.value(term, item, depth, graph)
+                    quads.append(pyoxigraph.Quad(subject, term.predicate, item_term, graph))
         return subject
 
-    def value(self, term: _Term, item: Any, depth: int) -> Any:
+    def value(self, term: _Term, item: Any, depth: int, graph: Any) -> Any:
         """The RDF term for one value of a property (pyld's _expand_value, _object_to_rdf)."""
         state, coercion = self.state, term.coercion
         if isinstance(item, str):
@@ -346,19 +380,17 @@ class _Walk:
                 raise _Unsupported
             return pyoxigraph.Literal(str(item), datatype=datatype)
         if isinstance(item, dict):
-            return self.nested(term, item, depth + 1)
+            return self.nested(term, item, depth + 1, graph)
         raise _Unsupported  # null, floats, nested arrays
 
-    def nested(self, term: _Term, element: dict[str, Any], depth: int) -> Any:
+    def nested(self, term: _Term, element: dict[str, Any], depth: int, graph: Any) -> Any:
         """A node object under a property: revert and scope contexts as pyld's _expand does."""
         state, term_ctx = self.state, term.term_ctx
-        if "@context" in element:
-            raise _Unsupported
         get = pyld_jsonld.JsonLdProcessor.get_context_value
         # The key's own context is looked up again in the term's context, as pyld does.
         local = get(term_ctx, term.key, "@context")
         must_revert = True
-        if term_ctx.get("previousContext") and len(element) <= 2:
+        if term_ctx.get("previousContext") and len(element) <= 2 and "@context" not in element:
             for name in sorted(element):
                 expanded = state.key_iri(term_ctx, name)
                 if expanded == "@value":
@@ -371,7 +403,9 @@ class _Walk:
             ctx = ctx["previousContext"]
         if local is not None:
             ctx = state.scoped(ctx, local, "property")
-        return self.node(ctx, element, depth)
+        if "@context" in element:
+            ctx = state.embedded(ctx, element["@context"])
+        return self.node(ctx, element, depth, graph)
 
 
 def fast_dataset(document: Any, loader: Any, *, base: str, max_depth: int) -> Any:
