@@ -4,4 +4,5 @@ from __future__ import annotations
 
 import hansa.compliance.models  # noqa: F401
 import hansa.connector.models
+import hansa.connector.provider_models
 import hansa.identity.models  # noqa: F401
