@@ -1,0 +1,242 @@
+"""The criteria of the Gaia-X Compliance Document, as data, and how each one is evidenced.
+
+The table (``data/criteria.yaml``, a copy of the spec's) says for every criterion which
+label levels require it and whether by *declaration* (the provider's own signed
+credentials carry it) or by *certification* (a certificate under one of the permissible
+standards, from a conformity-assessment body the registry trusts). A federation replaces
+the table through the registry; nothing here is specific to one version of it.
+
+What counts as evidence is read from the table as well: the first Gaia-X term in the
+criterion's ``loire_evidence`` (or, failing that, ``declaration_must_show``) names the
+class (``gx:LegallyBindingAct``) or the property of a class
+(``gx:LegalDocument.governingLawCountries``) a declaration must contain. An entry may set
+``hansa_evidence`` to name it explicitly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from hansa.errors import BadRequest
+
+Level = Literal["SC", "L1", "L2", "L3"]
+LEVELS: tuple[Level, ...] = ("SC", "L1", "L2", "L3")
+EvidenceKind = Literal["declaration", "certification"]
+
+BUILTIN_PATH = Path(__file__).parent / "data" / "criteria.yaml"
+BUILTIN_VERSION = "CD24.11+CD25.10"
+"""The Compliance Document versions the built-in table transcribes (P/D criteria, PA1.1)."""
+
+_DOCS = "https://docs.gaia-x.eu/policy-rules-committee/compliance-document"
+# Which page of the document states a criterion; label credentials cite criteria by URL.
+_PAGES = {
+    "participant": f"{_DOCS}/25.10/criteria_participant/",
+    "data_exchange": f"{_DOCS}/24.11/criteria_data_exchange_services/",
+}
+_CLOUD_PAGE = f"{_DOCS}/24.11/criteria_cloud_services/"
+_TERM = re.compile(r"\bgx:([A-Z][A-Za-z0-9]*)(?:\.([a-z][A-Za-z0-9]*))?")
+_MAX_CRITERIA = 1000
+
+
+@dataclass(frozen=True)
+class EvidenceTarget:
+    """What a declaration must contain: a node of ``cls``, or ``prop`` on some node."""
+
+    cls: str
+    prop: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.cls}.{self.prop}" if self.prop else self.cls
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One criterion of the Compliance Document."""
+
+    id: str
+    category: str
+    summary: str
+    required_at: tuple[Level, ...]
+    evidence: Mapping[str, str]
+    permissible_standards: tuple[str, ...]
+    declaration_must_show: str | None
+    target: EvidenceTarget | None
+
+    def evidence_at(self, level: Level) -> EvidenceKind | None:
+        """How ``level`` wants this criterion evidenced, or None if it does not require it."""
+        if level not in self.required_at:
+            return None
+        kind = self.evidence.get(level)
+        return kind if kind in ("declaration", "certification") else None  # type: ignore[return-value]
+
+    @property
+    def url(self) -> str:
+        """The criterion's anchor in the Compliance Document (as label credentials cite it)."""
+        return f"{_PAGES.get(self.category, _CLOUD_PAGE)}#{self.id}"
+
+    def accepts_standard(self, title: str) -> bool:
+        """Whether a certificate of the standard ``title`` is permissible for this criterion.
+
+        The table lists schemes with the controls that apply (``BSI C5 BC-01, OIS-03``); a
+        certificate names the scheme (``BSI C5``), so it counts when it is a word-prefix.
+        """
+        wanted = " ".join(title.split()).casefold()
+        if len(wanted) < 3:
+            return False
+        for standard in self.permissible_standards:
+            entry = " ".join(standard.split()).casefold()
+            if entry == wanted or entry.startswith(wanted + " "):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class CriteriaSet:
+    """A version of the criteria table."""
+
+    version: str
+    criteria: tuple[Criterion, ...]
+
+    def required(self, level: Level, categories: Iterable[str]) -> list[Criterion]:
+        """The criteria ``level`` requires among ``categories``, in table order."""
+        wanted = set(categories)
+        return [
+            c for c in self.criteria if c.category in wanted and c.evidence_at(level) is not None
+        ]
+
+    def get(self, criterion_id: str) -> Criterion | None:
+        return next((c for c in self.criteria if c.id == criterion_id), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "criteria": [
+                {
+                    "id": c.id,
+                    "category": c.category,
+                    "summary": c.summary,
+                    "url": c.url,
+                    "requiredAt": list(c.required_at),
+                    "evidence": dict(c.evidence),
+                    "permissibleStandards": list(c.permissible_standards),
+                    "evidenceTarget": c.target.describe() if c.target else None,
+                }
+                for c in self.criteria
+            ],
+        }
+
+
+def _invalid(detail: str, pointer: str) -> BadRequest:
+    return BadRequest(detail, code="criteria.invalid", pointer=pointer)
+
+
+def _target(entry: Mapping[str, Any], pointer: str) -> EvidenceTarget | None:
+    explicit = entry.get("hansa_evidence")
+    sources = [explicit] if explicit is not None else []
+    sources += [entry.get("loire_evidence"), entry.get("declaration_must_show")]
+    for text in sources:
+        if not isinstance(text, str):
+            continue
+        match = _TERM.search(text)
+        if match:
+            prop = f"gx:{match.group(2)}" if match.group(2) else None
+            return EvidenceTarget(f"gx:{match.group(1)}", prop)
+        if text is explicit:
+            raise _invalid(
+                "hansa_evidence must name a gx: class or gx:Class.property",
+                f"{pointer}/hansa_evidence",
+            )
+    return None
+
+
+def _criterion(entry: Any, pointer: str) -> Criterion:
+    if not isinstance(entry, dict):
+        raise _invalid("each criterion is a mapping", pointer)
+    criterion_id = entry.get("id")
+    if not isinstance(criterion_id, str) or not criterion_id:
+        raise _invalid("each criterion needs a string id", f"{pointer}/id")
+    required = entry.get("required_at")
+    # The table marks criteria it could not resolve as "unknown": they are required nowhere.
+    levels = required if isinstance(required, list) else []
+    if not all(level in LEVELS for level in levels):
+        raise _invalid(f"required_at may list only {', '.join(LEVELS)}", f"{pointer}/required_at")
+    evidence = entry.get("evidence_per_level") or {}
+    if not isinstance(evidence, dict):
+        raise _invalid("evidence_per_level is a mapping", f"{pointer}/evidence_per_level")
+    for level in levels:
+        if evidence.get(level) not in ("declaration", "certification"):
+            raise _invalid(
+                f"{criterion_id} is required at {level}: say declaration or certification",
+                f"{pointer}/evidence_per_level/{level}",
+            )
+    standards = entry.get("permissible_standards") or []
+    if not isinstance(standards, list) or not all(isinstance(s, str) for s in standards):
+        raise _invalid(
+            "permissible_standards is a list of strings", f"{pointer}/permissible_standards"
+        )
+    must_show = entry.get("declaration_must_show")
+    return Criterion(
+        id=criterion_id,
+        category=str(entry.get("category", "")),
+        summary=str(entry.get("summary", "")),
+        required_at=tuple(levels),
+        evidence={str(k): str(v) for k, v in evidence.items()},
+        permissible_standards=tuple(standards),
+        declaration_must_show=must_show if isinstance(must_show, str) else None,
+        target=_target(entry, pointer),
+    )
+
+
+def load_criteria(document: Any, version: str | None = None) -> CriteriaSet:
+    """A :class:`CriteriaSet` from a parsed criteria document; refuses a malformed one."""
+    if not isinstance(document, dict) or not isinstance(document.get("criteria"), list):
+        raise _invalid("a criteria document is a mapping with a 'criteria' list", "/criteria")
+    entries = document["criteria"]
+    if len(entries) > _MAX_CRITERIA:
+        raise _invalid(f"more than {_MAX_CRITERIA} criteria", "/criteria")
+    criteria = tuple(_criterion(e, f"/criteria/{i}") for i, e in enumerate(entries))
+    seen: set[str] = set()
+    for index, criterion in enumerate(criteria):
+        if criterion.id in seen:
+            raise _invalid(f"criterion {criterion.id} appears twice", f"/criteria/{index}/id")
+        seen.add(criterion.id)
+        if criterion.target is None and any(
+            criterion.evidence_at(level) == "declaration" for level in LEVELS
+        ):
+            raise _invalid(
+                f"{criterion.id} is declared but names no gx: evidence; set hansa_evidence",
+                f"/criteria/{index}",
+            )
+    meta = document.get("meta")
+    named = meta.get("hansa_version") if isinstance(meta, dict) else None
+    return CriteriaSet(version=version or str(named or BUILTIN_VERSION), criteria=criteria)
+
+
+def parse_criteria_yaml(text: str) -> dict[str, Any]:
+    """Parse a criteria document (YAML or JSON); ``criteria.invalid`` if it is not one."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise _invalid(f"not YAML: {exc}", "/") from exc
+    if not isinstance(document, dict):
+        raise _invalid("a criteria document is a mapping", "/")
+    return document
+
+
+@cache
+def builtin_document() -> dict[str, Any]:
+    """The shipped criteria table (parsed once)."""
+    return parse_criteria_yaml(BUILTIN_PATH.read_text(encoding="utf-8"))
+
+
+@cache
+def builtin_criteria() -> CriteriaSet:
+    """The shipped criteria table as a :class:`CriteriaSet`."""
+    return load_criteria(builtin_document(), BUILTIN_VERSION)
