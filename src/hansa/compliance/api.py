@@ -172,6 +172,8 @@ class TermsRequest(BaseModel):
 
     version: str = Field(min_length=1, max_length=64)
     text: str
+    sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
+    """Only for a version known by its published hash; otherwise computed from text."""
     current: bool = True
 
 
@@ -225,7 +227,9 @@ def remove_party(request: Request, role: str, did: str) -> Response:
     summary="Add a T&C version (its SHA-256 is computed here)",
 )
 def add_terms(request: Request, body: TermsRequest) -> dict[str, Any]:
-    terms = _service(request).registry.add_terms(body.version, body.text, current=body.current)
+    terms = _service(request).registry.add_terms(
+        body.version, body.text, sha256=body.sha256, current=body.current
+    )
     return terms.to_json(with_text=False)
 
 

@@ -14,6 +14,7 @@ Reads are public; changes go through the admin API. Each change is one transacti
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import uuid
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ Role = Literal["notary", "compliance_issuer", "conformity_assessment_body"]
 ROLES: tuple[str, ...] = get_args(Role)
 MAX_TERMS_BYTES = 1_048_576
 MAX_SHAPES_BYTES = 16 * 1_048_576
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Terms:
             "version": self.version,
             "sha256": self.sha256,
             "current": self.current,
+            "textMatchesHash": terms_hash(self.text) == self.sha256,
         }
         if with_text:
             data["text"] = self.text
@@ -196,8 +199,15 @@ class Registry:
 
     # --- terms and conditions ----------------------------------------------------------------
 
-    def add_terms(self, version: str, text: str, *, current: bool = True) -> Terms:
-        """Record a T&C version (its hash computed here); make it current unless told not to."""
+    def add_terms(
+        self, version: str, text: str, *, sha256: str | None = None, current: bool = True
+    ) -> Terms:
+        """Record a T&C version; make it current unless told not to.
+
+        The hash is computed from ``text``. ``sha256`` may be given for a version known by
+        its published hash (Gaia-X publishes the hash; the exact bytes hashed are not
+        always published with it): it is stored as given, and ``textMatchesHash`` says so.
+        """
         if not version or len(version) > 64:
             raise BadRequest("a T&C version is 1 to 64 characters", code="registry.invalid_terms")
         if not text.strip() or len(text.encode("utf-8")) > MAX_TERMS_BYTES:
@@ -206,7 +216,13 @@ class Registry:
                 code="registry.invalid_terms",
                 pointer="/text",
             )
-        digest = terms_hash(text)
+        if sha256 is not None and not _HEX64.fullmatch(sha256):
+            raise BadRequest(
+                "sha256 is 64 lower-case hex digits",
+                code="registry.invalid_terms",
+                pointer="/sha256",
+            )
+        digest = sha256 or terms_hash(text)
         try:
             with transaction(self._sessions) as session:
                 if current:
