@@ -10,8 +10,11 @@ Processing is strict in the way Data Integrity requires: a property that the con
 does not define, or a type or id that stays a relative IRI, is an error instead of being
 silently dropped from the signed RDF.
 
-Canonicalization: pyld turns JSON-LD into N-Quads (it has the contexts), pyoxigraph
-runs RDFC-1.0 on them (byte-identical to pyld's URDNA2015, about three times faster).
+Canonicalization: pyld turns JSON-LD into RDF (it has the contexts), pyoxigraph runs
+RDFC-1.0 on it (byte-identical to pyld's URDNA2015, about three times faster). Plain
+documents, which most credentials and presentations are, skip pyld's expansion through
+:mod:`hansa.identity.jsonld_fast` (same RDF, contexts still processed by pyld, about ten
+times faster); anything it does not handle or would refuse comes back here.
 """
 
 from __future__ import annotations
