@@ -209,7 +209,7 @@ def test_offer_without_rules_names_the_closest_alternative() -> None:
     offer = message["dataset"][0]["hasPolicy"][0]
     del offer["permission"]
     error = bad(message)
-    assert error.pointer.startswith("/dataset/0/hasPolicy/0")
+    assert (error.pointer or "").startswith("/dataset/0/hasPolicy/0")
 
 
 def test_dataset_offer_must_not_have_a_target() -> None:
