@@ -18,6 +18,7 @@ from hansa.identity.data_integrity import (
     DATA_INTEGRITY_CONTEXT,
     VerifiedProof,
     add_proof,
+    b58decode,
     hash_data,
     verify_proof,
 )
@@ -489,3 +490,44 @@ def test_document_without_context_cannot_be_signed(issuer_key: Ed25519PrivateKey
     with pytest.raises(BadRequest) as excinfo:
         add_proof(vc, issuer_key, f"{ISSUER}#key-1")
     assert code_of(excinfo) == "jsonld.invalid_context"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "1",
+        "111",
+        "11z",
+        "2",
+        "z",
+        "zzzzzzzz",
+        "3mJr7AoUXx2Wqd",
+        "1112mJr7AoUXx2Wqd",
+        "z0OIl",
+        "zé",
+        "abc  ",
+        "abc\n",
+        base58.b58encode(bytes(64)).decode(),
+        base58.b58encode(b"\x00\x00" + bytes(range(62))).decode(),
+        base58.b58encode(bytes(range(255, 191, -1))).decode(),
+    ],
+)
+def test_b58decode_is_the_libraries(text: str) -> None:
+    try:
+        expected = base58.b58decode(text)
+    except ValueError as exc:
+        with pytest.raises(type(exc)):
+            b58decode(text)
+    else:
+        assert b58decode(text) == expected
+
+
+def test_b58decode_round_trips_random_bytes() -> None:
+    import random
+
+    rng = random.Random(58)
+    for _ in range(300):
+        data = bytes(rng.randint(0, 3)) + rng.randbytes(rng.randint(0, 70))
+        encoded = base58.b58encode(data).decode()
+        assert b58decode(encoded) == data == base58.b58decode(encoded)
