@@ -235,6 +235,28 @@ def load_catalogue(path: Path = TCK_SCENARIOS_FILE) -> tuple[Scenario, ...]:
     return tuple(scenario_from_json(entry) for entry in entries)
 
 
+# --- the spec's state machine figures ----------------------------------------------
+
+
+def figure_transitions(puml: str) -> set[tuple[str | None, str, str]]:
+    """(from, message kind, sender) for each arrow of a DSP state machine figure."""
+    kinds = {
+        name: label.split(">")[-1]
+        .strip()
+        .replace(":accepted", ":ACCEPTED")
+        .replace(":finalized", ":FINALIZED")
+        for name, label in re.findall(r"^state (\w+)\s*[^:]*:\s*(.+)$", puml, re.MULTILINE)
+    }
+    found = set()
+    for source, target, parties in re.findall(
+        r"^(\[\*\]|\w+)\s*-+>\s*(\w+):\s*([CP/]+)$", puml, re.MULTILINE
+    ):
+        for party in parties.split("/"):
+            sender = "consumer" if party == "C" else "provider"
+            found.add((None if source == "[*]" else source, kinds[target], sender))
+    return found
+
+
 # --- the HTTPS binding, for the over-HTTP replay -----------------------------------
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
+from tck import figure_transitions
 
 from hansa.connector.negotiation_states import (
     NEGOTIATION_MESSAGE_KINDS,
@@ -203,3 +205,22 @@ def test_what_may_i_send_now(
 ) -> None:
     assert negotiation_messages_to_send(state, role) == to_send
     assert negotiation_messages_expected(state, role) == expected
+
+
+FIGURES = Path("/work/shared/spec/dsp-2025-1/spec")
+
+
+def test_the_table_covers_the_spec_figure() -> None:
+    path = FIGURES / "negotiation/figures/contract.negotiation.state.machine.puml"
+    if not path.is_file():
+        pytest.skip("spec figure not on this machine")
+    figure = figure_transitions(path.read_text(encoding="utf-8"))
+    ours = {(s.value if s else None, k, p) for s, k, p in NEGOTIATION_TRANSITIONS}
+    assert len(figure) == 16
+    assert figure <= ours
+    # What we add to the figure: the other party's termination in three states.
+    assert ours - figure == {
+        ("ACCEPTED", TERMINATE, "consumer"),
+        ("AGREED", TERMINATE, "provider"),
+        ("VERIFIED", TERMINATE, "consumer"),
+    }

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
+from tck import figure_transitions
 
 from hansa.connector.negotiation_states import Party
 from hansa.connector.transfer_states import (
@@ -147,3 +149,13 @@ def test_what_may_i_send_now(
 ) -> None:
     assert transfer_messages_to_send(state, role) == to_send
     assert transfer_messages_expected(state, role) == expected
+
+
+def test_the_table_is_the_spec_figure() -> None:
+    path = Path(
+        "/work/shared/spec/dsp-2025-1/spec/transfer/figures/transfer-process-state-machine.puml"
+    )
+    if not path.is_file():
+        pytest.skip("spec figure not on this machine")
+    figure = figure_transitions(path.read_text(encoding="utf-8"))
+    assert figure == {(s.value if s else None, k, p) for s, k, p in TRANSFER_TRANSITIONS}
