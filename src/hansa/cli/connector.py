@@ -1,0 +1,201 @@
+"""``hansa connector``: what this node offers over the Dataspace Protocol.
+
+hansa connector asset create --data-address '{"type": "HttpData", "baseUrl": "https://..."}'
+hansa connector policy create policy.json
+hansa connector offer create --asset A --policy P --price 12.50 --currency EUR
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from hansa.cli.common import cli_errors, console, open_node, print_json, read_json_or_text
+from hansa.connector.assets import AssetService, parse_price
+from hansa.connector.data_address import DataAddressRules
+from hansa.errors import BadRequest
+from hansa.node import Node
+
+app = typer.Typer(help="Assets, usage policies and offers of this node.", no_args_is_help=True)
+asset_app = typer.Typer(help="Datasets and where their data lives.", no_args_is_help=True)
+policy_app = typer.Typer(help="ODRL usage policies (checked when stored).", no_args_is_help=True)
+offer_app = typer.Typer(help="Assets offered under a policy.", no_args_is_help=True)
+app.add_typer(asset_app, name="asset")
+app.add_typer(policy_app, name="policy")
+app.add_typer(offer_app, name="offer")
+
+
+def provider_service(node: Node) -> AssetService:
+    """The node's asset service (built from its settings until the node carries one)."""
+    service: AssetService | None = getattr(node, "assets", None)
+    if service is not None:
+        return service
+    rules = DataAddressRules(
+        file_root=node.settings.data_dir / "files",
+        allow_http_on_loopback=node.settings.http.allow_http_on_loopback,
+    )
+    return AssetService(node.sessions, rules)
+
+
+def _json_argument(value: str, what: str) -> Any:
+    """Inline JSON, '@file', a file path or '-' (stdin)."""
+    text = value.strip()
+    if text.startswith(("{", "[")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BadRequest(
+                f"{what} is not valid JSON: {exc}", code="request.malformed_json"
+            ) from None
+    source = text[1:] if text.startswith("@") else text
+    if source != "-" and not Path(source).is_file():
+        raise BadRequest(f"{what}: no such file {source!r}", code="cli.file_not_found")
+    loaded = read_json_or_text(source)
+    if not isinstance(loaded, dict):
+        raise BadRequest(f"{what} must be a JSON object", code="request.malformed_json")
+    return loaded
+
+
+# --- assets -----------------------------------------------------------------------------
+
+
+@asset_app.command("create")
+def create_asset(
+    data_address: str = typer.Option(
+        ..., "--data-address", help="JSON object, or a file holding it ('-' for stdin)"
+    ),
+    asset_id: str | None = typer.Option(None, "--id", help="dataset @id (default: urn:uuid)"),
+    title: str | None = typer.Option(None, "--title"),
+    description: str | None = typer.Option(None, "--description"),
+    keywords: list[str] = typer.Option([], "--keyword", help="repeat for several"),
+    content_type: str | None = typer.Option(None, "--content-type"),
+) -> None:
+    """Register an asset; File paths are relative to the node's file root (DATA_DIR/files)."""
+    with cli_errors(), open_node() as node:
+        asset = provider_service(node).create_asset(
+            _json_argument(data_address, "--data-address"),
+            id=asset_id,
+            title=title,
+            description=description,
+            keywords=keywords,
+            content_type=content_type,
+        )
+        print_json(asset.to_json())
+
+
+@asset_app.command("list")
+def list_assets() -> None:
+    """List the assets."""
+    with cli_errors(), open_node() as node:
+        table = Table("id", "title", "type", "keywords")
+        for asset in provider_service(node).list_assets():
+            kind = str(asset.data_address.get("type", ""))
+            table.add_row(asset.id, asset.title or "", kind, ", ".join(asset.keywords))
+        console.print(table)
+
+
+@asset_app.command("show")
+def show_asset(asset_id: str) -> None:
+    """Print one asset as JSON."""
+    with cli_errors(), open_node() as node:
+        print_json(provider_service(node).get_asset(asset_id).to_json())
+
+
+@asset_app.command("delete")
+def delete_asset(asset_id: str) -> None:
+    """Delete an asset that no offer uses."""
+    with cli_errors(), open_node() as node:
+        provider_service(node).delete_asset(asset_id)
+
+
+# --- policies ---------------------------------------------------------------------------
+
+
+@policy_app.command("create")
+def create_policy(
+    policy: str = typer.Argument(..., help="the ODRL policy: a JSON file, '-' or inline JSON"),
+    policy_id: str | None = typer.Option(None, "--id"),
+    title: str | None = typer.Option(None, "--title"),
+) -> None:
+    """Store a policy after checking it (every problem is printed with its JSON pointer)."""
+    with cli_errors(), open_node() as node:
+        stored = provider_service(node).create_policy(
+            _json_argument(policy, "the policy"), id=policy_id, title=title
+        )
+        print_json(stored.to_json())
+
+
+@policy_app.command("list")
+def list_policies() -> None:
+    """List the stored policies with their first rule in words."""
+    with cli_errors(), open_node() as node:
+        table = Table("id", "title", "says")
+        for policy in provider_service(node).list_policies():
+            words = policy.to_json()["description"]
+            table.add_row(policy.id, policy.title or "", words[0] if words else "")
+        console.print(table)
+
+
+@policy_app.command("show")
+def show_policy(policy_id: str) -> None:
+    """Print one policy, and what it says in words."""
+    with cli_errors(), open_node() as node:
+        print_json(provider_service(node).get_policy(policy_id).to_json())
+
+
+@policy_app.command("delete")
+def delete_policy(policy_id: str) -> None:
+    """Delete a policy that no offer uses."""
+    with cli_errors(), open_node() as node:
+        provider_service(node).delete_policy(policy_id)
+
+
+# --- offers -----------------------------------------------------------------------------
+
+
+@offer_app.command("create")
+def create_offer(
+    asset_id: str = typer.Option(..., "--asset"),
+    policy_id: str = typer.Option(..., "--policy"),
+    offer_id: str | None = typer.Option(None, "--id", help="offer @id (default: urn:uuid)"),
+    price: str | None = typer.Option(None, "--price", help="e.g. 12.50"),
+    currency: str = typer.Option("EUR", "--currency", help="ISO 4217"),
+) -> None:
+    """Offer an asset under a policy, optionally at a price."""
+    with cli_errors(), open_node() as node:
+        offer = provider_service(node).create_offer(
+            asset_id,
+            policy_id,
+            id=offer_id,
+            price=parse_price(price, currency) if price is not None else None,
+        )
+        print_json(offer.to_json())
+
+
+@offer_app.command("list")
+def list_offers(asset_id: str | None = typer.Option(None, "--asset")) -> None:
+    """List offers (of one asset with --asset)."""
+    with cli_errors(), open_node() as node:
+        table = Table("id", "asset", "policy", "price")
+        for offer in provider_service(node).list_offers(asset_id):
+            price = f"{offer.price.amount} {offer.price.currency}" if offer.price else ""
+            table.add_row(offer.id, offer.asset_id, offer.policy_id, price)
+        console.print(table)
+
+
+@offer_app.command("show")
+def show_offer(offer_id: str) -> None:
+    """Print one offer as JSON."""
+    with cli_errors(), open_node() as node:
+        print_json(provider_service(node).get_offer(offer_id).to_json())
+
+
+@offer_app.command("delete")
+def delete_offer(offer_id: str) -> None:
+    """Withdraw an offer."""
+    with cli_errors(), open_node() as node:
+        provider_service(node).delete_offer(offer_id)
