@@ -30,6 +30,7 @@ from hansa.connector.data_address import (
 from hansa.connector.dsp_schemas import schema_errors
 from hansa.connector.provider_models import ConnectorPolicy
 from hansa.errors import BadRequest, HansaError, NotFound
+from hansa.policy import AtomicConstraint, describe_policy, parse_policy
 
 HTTP = {"type": "HttpData", "baseUrl": "https://data.example.eu/weather"}
 USE_IN_EU = {
@@ -443,3 +444,41 @@ def test_filters_and_tokens() -> None:
         with pytest.raises(BadRequest) as error:
             decode_token(token)
         assert error.value.code == "catalog.invalid_continuation_token"
+
+
+def test_numeric_right_operands_become_value_objects_with_the_same_meaning(
+    service: AssetService,
+) -> None:
+    counted = {
+        "@type": "Set",
+        "permission": [
+            {
+                "action": "use",
+                "constraint": [
+                    {"leftOperand": "count", "operator": "lteq", "rightOperand": 10},
+                    {
+                        "or": [
+                            {"leftOperand": "purpose", "operator": "eq", "rightOperand": "a"},
+                            {"leftOperand": "count", "operator": "lt", "rightOperand": 3},
+                        ]
+                    },
+                ],
+            }
+        ],
+    }
+    service.create_asset(HTTP, id="a")
+    service.create_policy(counted, id="counted")
+    service.create_offer("a", "counted", id="o")
+    dataset = CatalogService(
+        service, DspEndpoint("did:web:p.example", "https://p.example")
+    ).dataset(type("Caller", (), {"did": "did:web:c.example"})(), "a")
+    assert schema_errors(dataset, "Dataset") == []
+    offer = dataset["hasPolicy"][0]
+    constraints = offer["permission"][0]["constraint"]
+    assert constraints[0]["rightOperand"] == {"@value": 10}
+    assert constraints[1]["or"][1]["rightOperand"] == {"@value": 3}
+    # The consumer reads the same policy the provider stored.
+    assert describe_policy(offer) == describe_policy(counted)
+    first = parse_policy(offer).permissions[0].constraints[0]
+    assert isinstance(first, AtomicConstraint)
+    assert first.right_operand == 10

@@ -96,8 +96,23 @@ class CatalogPage:
 
 def offer_json(offer: Offer, policy: StoredPolicy) -> dict[str, Any]:
     """The ``odrl:Offer`` of a dataset: the stored policy under the offer's ``@id``."""
-    body = {k: v for k, v in policy.document.items() if k not in _NOT_IN_OFFER}
+    body = {k: _wrap_scalars(v) for k, v in policy.document.items() if k not in _NOT_IN_OFFER}
     return {"@id": offer.id, "@type": "Offer", **body}
+
+
+def _wrap_scalars(value: Any, key: str | None = None) -> Any:
+    """Write numeric and boolean right operands as JSON-LD value objects (``{"@value": 5}``).
+
+    Both spell the same literal, but the DSP schema allows a right operand to be only a
+    string, an object or an array, so a bare ``5`` would make the catalog invalid.
+    """
+    if isinstance(value, dict):
+        return {k: _wrap_scalars(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_wrap_scalars(v, key) for v in value]
+    if key == "rightOperand" and isinstance(value, bool | int | float):
+        return {"@value": value}
+    return value
 
 
 def dataset_json(
