@@ -333,3 +333,18 @@ def _b64decode(segment: str) -> bytes:
     import base64
 
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def test_p256_issuer_signs_with_es256(resolver: Resolver) -> None:
+    party = Party(CONSUMER, generate_private_key("P-256")).publish(resolver)
+    token = _token(party)
+    assert json.loads(_b64decode(token.split(".")[0]))["alg"] == "ES256"
+    assert _verify(token, resolver).issuer == CONSUMER
+
+
+def test_token_not_yet_valid(resolver: Resolver, consumer: Party) -> None:
+    future = int((NOW + timedelta(minutes=3)).timestamp())
+    with pytest.raises(HansaError) as exc:
+        _verify(_crafted(consumer, _claims(nbf=future)), resolver)
+    assert _code(exc) == ("dcp.token_invalid", 401)
+    assert exc.value.pointer == "/nbf"
