@@ -41,7 +41,7 @@ _PAGES = {
     "data_exchange": f"{_DOCS}/24.11/criteria_data_exchange_services/",
 }
 _CLOUD_PAGE = f"{_DOCS}/24.11/criteria_cloud_services/"
-_TERM = re.compile(r"\bgx:([A-Z][A-Za-z0-9]*)(?:\.([a-z][A-Za-z0-9]*))?")
+_TERM = re.compile(r"\bgx:([A-Z][A-Za-z0-9]*)(?:\.(?:gx:)?([a-z][A-Za-z0-9]*))?")
 _MAX_CRITERIA = 1000
 
 
@@ -85,16 +85,29 @@ class Criterion:
         """Whether a certificate of the standard ``title`` is permissible for this criterion.
 
         The table lists schemes with the controls that apply (``BSI C5 BC-01, OIS-03``); a
-        certificate names the scheme (``BSI C5``), so it counts when it is a word-prefix.
+        certificate names the scheme (``BSI C5``), which must equal an entry's scheme.
         """
         wanted = " ".join(title.split()).casefold()
-        if len(wanted) < 3:
-            return False
-        for standard in self.permissible_standards:
-            entry = " ".join(standard.split()).casefold()
-            if entry == wanted or entry.startswith(wanted + " "):
-                return True
-        return False
+        return any(scheme_of(s).casefold() == wanted for s in self.permissible_standards)
+
+
+# A token that starts the control references after a scheme's name: "BC-01", "5.1.A",
+# "19.1.c", "3", "FR1", "A.5", "Annex", "(*)"; standard numbers such as "27001" do not.
+_CONTROL = re.compile(
+    r"\d{1,3}([.\-:,]\S*)?|[A-Z]{1,4}-\d\S*|[A-Z]\.\d\S*|[A-Z]{2,3}\d+\S*|\d+\.\S*"
+    r"|all|Annex|section|\(.*"
+)
+
+
+def scheme_of(standard: str) -> str:
+    """The scheme named by a permissible-standard entry (``BSI C5 BC-01`` -> ``BSI C5``)."""
+    words: list[str] = []
+    for token in standard.split():
+        # "GDPR Art. 40 code of conduct": the article number is part of the scheme.
+        if words and words[-1] != "Art." and _CONTROL.fullmatch(token.rstrip(",")):
+            break
+        words.append(token)
+    return " ".join(words)
 
 
 @dataclass(frozen=True)

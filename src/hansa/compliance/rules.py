@@ -283,7 +283,7 @@ def registration_from_notary(ctx: RuleContext) -> Iterator[Violation]:
                 f"trusts; {credential.issuer} is not one",
                 "ask a trusted notary (see GET /registry/trust-anchors) for the credential",
             )
-            continue
+        # Cited counts even from an untrusted notary: that is reported once, above.
         for _, subject in credential.subjects():
             if isinstance(subject.get("id"), str):
                 notarised[subject["id"]] = credential
