@@ -301,6 +301,31 @@ def test_offers_need_an_offerable_policy_for_the_right_target(service: AssetServ
     assert service.create_offer("a1", "here").asset_id == "a1"
 
 
+def test_offers_must_fit_the_dsp_schema(service: AssetService) -> None:
+    # A refined action is valid ODRL, but DSP writes actions as plain strings.
+    refined = {
+        "@type": "Set",
+        "permission": [
+            {
+                "action": {
+                    "rdf:value": "use",
+                    "refinement": [
+                        {"leftOperand": "purpose", "operator": "eq", "rightOperand": "research"}
+                    ],
+                }
+            }
+        ],
+    }
+    service.create_asset(HTTP, id="a1")
+    service.create_policy(refined, id="refined")
+    with pytest.raises(HansaError) as error:
+        service.create_offer("a1", "refined")
+    assert error.value.code == "offer.not_dsp_compatible"
+    assert error.value.status_code == 422
+    assert [e["pointer"] for e in error.value.errors or []] == ["/permission/0/action"]
+    assert service.list_offers() == []
+
+
 @pytest.mark.parametrize(
     ("amount", "currency", "pointer"),
     [

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hansa.connector.data_address import DataAddressRules, validate_data_address
+from hansa.connector.dsp_offer import check_dsp_offer
 from hansa.connector.provider_models import ConnectorAsset, ConnectorOffer, ConnectorPolicy
 from hansa.db import transaction
 from hansa.errors import Conflict, NotFound, ValidationFailed
@@ -341,6 +342,7 @@ class AssetService:
                 code="offer.target_mismatch",
                 pointer="/policyId",
             )
+        check_dsp_offer(policy_row.document)
         row = ConnectorOffer(
             id=offer_id,
             asset_id=asset_id,

@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from hansa.connector.assets import AssetService, CatalogQuery, Offer, OfferedAsset, StoredPolicy
 from hansa.connector.data_address import AMAZON_S3
+from hansa.connector.dsp_offer import offer_json
 from hansa.connector.dsp_schemas import DSP_CONTEXT
 from hansa.errors import BadRequest, HansaError, NotFound
 
@@ -40,9 +41,6 @@ TRANSFER_FORMATS: Mapping[str, tuple[str, ...]] = {
     AMAZON_S3: ("HttpData-PULL", "HttpData-PUSH", "AmazonS3-PUSH"),
 }
 FILTER_KEYS = ("keyword", "id")
-# Policy properties that do not belong in a catalog Offer: the dataset is its target,
-# and the offer's own @id replaces the policy's.
-_NOT_IN_OFFER = frozenset({"@context", "@id", "@type", "uid", "target"})
 
 
 class AuthenticatedCaller(Protocol):
@@ -94,27 +92,6 @@ class CatalogPage:
         return ", ".join(links) or None
 
 
-def offer_json(offer: Offer, policy: StoredPolicy) -> dict[str, Any]:
-    """The ``odrl:Offer`` of a dataset: the stored policy under the offer's ``@id``."""
-    body = {k: _wrap_scalars(v) for k, v in policy.document.items() if k not in _NOT_IN_OFFER}
-    return {"@id": offer.id, "@type": "Offer", **body}
-
-
-def _wrap_scalars(value: Any, key: str | None = None) -> Any:
-    """Write numeric and boolean right operands as JSON-LD value objects (``{"@value": 5}``).
-
-    Both spell the same literal, but the DSP schema allows a right operand to be only a
-    string, an object or an array, so a bare ``5`` would make the catalog invalid.
-    """
-    if isinstance(value, dict):
-        return {k: _wrap_scalars(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_wrap_scalars(v, key) for v in value]
-    if key == "rightOperand" and isinstance(value, bool | int | float):
-        return {"@value": value}
-    return value
-
-
 def dataset_json(
     offered: OfferedAsset,
     endpoint: DspEndpoint,
@@ -146,7 +123,7 @@ def dataset_json(
         dataset["dct:description"] = asset.description
     if asset.keywords:
         dataset["dcat:keyword"] = list(asset.keywords)
-    dataset["hasPolicy"] = [offer_json(offer, policy) for offer, policy in offers]
+    dataset["hasPolicy"] = [offer_json(offer.id, policy.document) for offer, policy in offers]
     dataset["distribution"] = distributions
     return dataset
 
