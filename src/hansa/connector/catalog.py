@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from hansa.connector import dsp_messages as dsp
 from hansa.connector.assets import AssetService, CatalogQuery, Offer, OfferedAsset, StoredPolicy
 from hansa.connector.data_address import AMAZON_S3
 from hansa.connector.dsp_offer import offer_json
-from hansa.connector.dsp_schemas import DSP_CONTEXT
 from hansa.errors import BadRequest, HansaError, NotFound
 
-DSP_VERSION = "2025-1"
+DSP_VERSION = dsp.DSP_VERSION
 DSP_BASE_PATH = "/dsp/2025-1"
 """Where this node's DSP 2025-1 endpoints live, below its base URL (advertised in
 ``/.well-known/dspace-version``); negotiation and transfer endpoints go under it too."""
@@ -71,7 +71,7 @@ class DspEndpoint:
         return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, self.endpoint_url + '/catalog')}"
 
     def data_service(self) -> dict[str, Any]:
-        return {"@id": self.service_id, "@type": "DataService", "endpointURL": self.endpoint_url}
+        return dsp.data_service(self.service_id, self.endpoint_url)
 
 
 @dataclass(frozen=True)
@@ -106,68 +106,53 @@ def dataset_json(
     kind = str(asset.data_address.get("type", ""))
     distributions = []
     for fmt in TRANSFER_FORMATS.get(kind, ("HttpData-PULL",)):
-        distribution: dict[str, Any] = {
-            "@type": "Distribution",
-            "format": fmt,
-            "accessService": access,
-        }
+        entry = dsp.distribution(fmt, access)
         if asset.content_type:
-            distribution["dcat:mediaType"] = asset.content_type
-        distributions.append(distribution)
-    dataset: dict[str, Any] = {"@id": asset.id, "@type": "Dataset"}
-    if standalone:
-        dataset = {"@context": [DSP_CONTEXT], **dataset}
-    if asset.title:
-        dataset["dct:title"] = asset.title
-    if asset.description:
-        dataset["dct:description"] = asset.description
-    if asset.keywords:
-        dataset["dcat:keyword"] = list(asset.keywords)
-    dataset["hasPolicy"] = [offer_json(offer.id, policy.document) for offer, policy in offers]
-    dataset["distribution"] = distributions
-    return dataset
+            entry["dcat:mediaType"] = asset.content_type
+        distributions.append(entry)
+    described = {
+        "dct:title": asset.title,
+        "dct:description": asset.description,
+        "dcat:keyword": list(asset.keywords) or None,
+    }
+    return dsp.dataset(
+        asset.id,
+        offers=[offer_json(offer.id, policy.document) for offer, policy in offers],
+        distributions=distributions,
+        root=standalone,
+        **{k: v for k, v in described.items() if v},
+    )
 
 
 def catalog_json(endpoint: DspEndpoint, datasets: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The root ``Catalog``; ``dataset`` is left out when empty (the schema wants 1+ items)."""
-    catalog: dict[str, Any] = {
-        "@context": [DSP_CONTEXT],
-        "@id": endpoint.catalog_id,
-        "@type": "Catalog",
-        "participantId": endpoint.participant_id,
-        "service": [endpoint.data_service()],
-    }
-    if datasets:
-        catalog["dataset"] = list(datasets)
-    return catalog
+    return dsp.catalog(
+        endpoint.catalog_id,
+        participant_id=endpoint.participant_id,
+        datasets=datasets,
+        services=[endpoint.data_service()],
+    )
 
 
 def catalog_error(error: HansaError) -> dict[str, Any]:
     """A DSP ``CatalogError`` that is also an RFC 9457 problem (both shapes in one object)."""
-    problem = error.to_problem()
-    return {
-        "@context": [DSP_CONTEXT],
-        "@type": "CatalogError",
-        "code": error.code,
-        "reason": [error.detail],
-        **{k: v for k, v in problem.items() if k not in ("code",)},
-    }
+    problem = {k: v for k, v in error.to_problem().items() if k != "code"}
+    return {**dsp.catalog_error(error.code, error.detail), **problem}
 
 
 def version_metadata(endpoint: DspEndpoint) -> dict[str, Any]:
     """The ``VersionResponse`` of ``/.well-known/dspace-version``."""
-    return {
-        "protocolVersions": [
-            {
-                "version": DSP_VERSION,
-                "path": DSP_BASE_PATH,
-                "binding": "HTTPS",
-                "identifierType": "did:web",
-                "serviceId": endpoint.service_id,
-                "auth": {"protocol": "DCP", "version": "1.0", "profile": ["vc20-bssl/jwt"]},
-            }
+    return dsp.version_response(
+        [
+            dsp.protocol_version(
+                DSP_BASE_PATH,
+                version=DSP_VERSION,
+                service_id=endpoint.service_id,
+                identifier_type="did:web",
+                auth={"protocol": "DCP", "version": "1.0", "profile": ["vc20-bssl/jwt"]},
+            )
         ]
-    }
+    )
 
 
 def parse_filter(raw: Any) -> tuple[str | None, tuple[str, ...]]:
