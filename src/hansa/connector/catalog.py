@@ -50,6 +50,16 @@ class AuthenticatedCaller(Protocol):
     def did(self) -> str: ...
 
 
+class CallerAuthenticator(Protocol):
+    """Verifies the ``Authorization`` header of a DSP request (a DCP self-issued ID token).
+
+    Returns the caller (at least its DID) or raises ``Unauthorized`` with a ``dcp.*`` code.
+    The node holds one as ``node.dsp_auth``; without one, protocol endpoints refuse all.
+    """
+
+    def authenticate(self, authorization: str | None) -> AuthenticatedCaller: ...
+
+
 @dataclass(frozen=True)
 class DspEndpoint:
     """This node as a DSP provider: its participant id and its DSP endpoint URL."""

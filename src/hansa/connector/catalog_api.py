@@ -14,7 +14,7 @@ also RFC 9457 problems (the binding requires a CatalogError body).
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -24,6 +24,7 @@ from fastapi.routing import APIRoute
 from hansa.connector.catalog import (
     DSP_BASE_PATH,
     AuthenticatedCaller,
+    CallerAuthenticator,
     CatalogService,
     catalog_error,
     version_metadata,
@@ -31,15 +32,6 @@ from hansa.connector.catalog import (
 from hansa.connector.dsp_schemas import validate_message
 from hansa.errors import BadRequest, HansaError, Unauthorized
 from hansa.web import json_depth
-
-
-class CallerAuthenticator(Protocol):
-    """Verifies the ``Authorization`` header of a DSP request (a DCP self-issued ID token).
-
-    Returns the caller (at least its DID) or raises ``Unauthorized`` with a ``dcp.*`` code.
-    """
-
-    def authenticate(self, authorization: str | None) -> AuthenticatedCaller: ...
 
 
 def require_dsp_caller(
