@@ -30,4 +30,8 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
         from hansa.compliance.notary_api import router as notary_router
 
         app.include_router(notary_router)
+    if "connector" in settings.roles:
+        from hansa.connector.dcp_api import router as dcp_router
+
+        app.include_router(dcp_router)
     return app

@@ -10,6 +10,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hansa.compliance.notary import Notary
 from hansa.compliance.registration_sources import NotarySources
+from hansa.connector.credential_service import (
+    CredentialService,
+    CredentialServiceClient,
+    SecureTokenService,
+    credential_service_entry,
+    wallet_signer,
+)
+from hansa.connector.credential_store import CredentialStore
+from hansa.connector.replay import ReplayGuard
 from hansa.db import make_engine, make_session_factory, migrate
 from hansa.fetch import GuardedClient
 from hansa.identity.did import DidDocument, did_web_from_url, split_did_url
@@ -47,6 +56,12 @@ class Node:
     identity: IdentityService
     notary: Notary | None = None
     """The clearing house's notary (role ``clearing-house``)."""
+    credential_service: CredentialService | None = None
+    """This node's DCP credential service (role ``connector``)."""
+    sts: SecureTokenService | None = None
+    replay: ReplayGuard | None = None
+    claims_client: CredentialServiceClient | None = None
+    """Asks a counterparty's credential service for the claims a policy needs."""
 
     @classmethod
     def open(cls, settings: Settings, *, run_migrations: bool = True) -> Node:
@@ -89,6 +104,11 @@ class Node:
             trust=trust,
             verifier=CredentialVerifier(resolver, status.check, trust, fetch),
             resolver=resolver,
+            services=(
+                [credential_service_entry(did, settings.base_url)]
+                if "connector" in settings.roles
+                else []
+            ),
         )
         resolver.identity = identity
         node = cls(
@@ -96,6 +116,20 @@ class Node:
         )
         if "clearing-house" in settings.roles:
             node.notary = Notary(http, NotarySources(**settings.notary.model_dump()))
+        if "connector" in settings.roles:
+            signer = wallet_signer(did, identity.wallet)
+            node.replay = ReplayGuard(sessions)
+            node.sts = SecureTokenService(did, signer)
+            node.credential_service = CredentialService(
+                did=did,
+                store=CredentialStore(sessions),
+                signer=signer,
+                resolver=resolver,
+                replay=node.replay,
+            )
+            node.claims_client = CredentialServiceClient(
+                did=did, http=http, resolver=resolver, sts=node.sts, verifier=identity.verifier
+            )
         return node
 
     def close(self) -> None:

@@ -27,6 +27,7 @@ from hansa.identity.vc_jose import enveloped_credential
 from hansa.identity.verifier import CredentialCheck, CredentialVerifier, PresentationCheck
 from hansa.identity.wallet import KeyInfo, Wallet
 
+DCP_CONTEXT = "https://w3id.org/dspace-dcp/v1.0/dcp.jsonld"
 Securing = Literal["vc-jose", "eddsa-rdfc-2022"]
 CredentialState = Literal["revoked", "suspended", "active"]
 
@@ -49,6 +50,7 @@ class IdentityService:
         trust: TrustAnchorService,
         verifier: CredentialVerifier,
         resolver: DidResolver,
+        services: list[dict[str, Any]] | None = None,
     ) -> None:
         self.did = identity.did
         self.base_url = identity.base_url.rstrip("/")
@@ -57,6 +59,8 @@ class IdentityService:
         self.trust = trust
         self.verifier = verifier
         self.resolver = resolver
+        self.services = list(services or [])
+        """DID document ``service`` entries (e.g. the DCP credential service)."""
         self._document: DidDocument | None = None
         self._lock = threading.Lock()
 
@@ -83,7 +87,7 @@ class IdentityService:
             methods.append(entry)
             if key.status == "active":
                 active.append(entry["id"])
-        return {
+        document: DidDocument = {
             "@context": [DID_CONTEXT, JWS2020_CONTEXT],
             "id": self.did,
             "verificationMethod": methods,
@@ -92,6 +96,10 @@ class IdentityService:
             "authentication": active,
             "capabilityInvocation": active,
         }
+        if self.services:
+            document["@context"].append(DCP_CONTEXT)
+            document["service"] = self.services
+        return document
 
     def _changed(self) -> None:
         with self._lock:
