@@ -141,7 +141,9 @@ def _base(party: Party, name: str, gx_type: str) -> dict[str, Any]:
     base = f"https://{party.did.split(':')[2]}/credentials/{name}"
     return {
         "@context": list(CONTEXT),
-        "type": ["VerifiableCredential", gx_type],
+        # The Gaia-X type goes on the subject: the 25.11 shapes are closed, so a credential
+        # node typed gx:LegalPerson would fail them for its issuer, validFrom, ...
+        "type": ["VerifiableCredential"],
         "id": base,
         "issuer": party.did,
         **_dates(),
@@ -157,16 +159,16 @@ def registration_credential(
     credential["credentialSubject"] = {
         "id": subject_id,
         "type": "gx:VatID",
-        "gx:vatID": vat_id,
-        "gx:countryCode": vat_id[:2],
+        "vatID": vat_id,
+        "countryCode": vat_id[:2],
     }
     return credential
 
 
 def address(country: str = "DE", subdivision: str | None = None) -> dict[str, Any]:
-    node: dict[str, Any] = {"type": "gx:Address", "gx:countryCode": country}
+    node: dict[str, Any] = {"type": "gx:Address", "countryCode": country}
     if subdivision is not None:
-        node["gx:countrySubdivisionCode"] = subdivision
+        node["countrySubdivisionCode"] = subdivision
     return node
 
 
@@ -174,9 +176,9 @@ def legal_person(participant: Party, registration_subject: str) -> dict[str, Any
     credential = _base(participant, "legal-person", "gx:LegalPerson")
     credential["credentialSubject"].update(
         {
-            "gx:registrationNumber": {"id": registration_subject},
-            "gx:legalAddress": address(),
-            "gx:headquartersAddress": address(),
+            "registrationNumber": {"id": registration_subject},
+            "legalAddress": address(),
+            "headquartersAddress": address(),
         }
     )
     return credential
@@ -184,16 +186,16 @@ def legal_person(participant: Party, registration_subject: str) -> dict[str, Any
 
 def issuer_credential(participant: Party, terms_hash: str = GAIA_X_TERMS_HASH) -> dict[str, Any]:
     credential = _base(participant, "issuer", "gx:Issuer")
-    credential["credentialSubject"]["gx:gaiaxTermsAndConditions"] = terms_hash
+    credential["credentialSubject"]["gaiaxTermsAndConditions"] = terms_hash
     return credential
 
 
 def _document(cls: str, provider_subject: str) -> dict[str, Any]:
     return {
         "type": cls,
-        "gx:url": f"https://provider.example/legal/{cls.removeprefix('gx:').lower()}.pdf",
-        "gx:governingLawCountries": ["DE"],
-        "gx:involvedParties": {"id": provider_subject},
+        "url": f"https://provider.example/legal/{cls.removeprefix('gx:').lower()}.pdf",
+        "governingLawCountries": ["DE"],
+        "involvedParties": {"id": provider_subject},
     }
 
 
@@ -203,81 +205,85 @@ def service_offering(participant: Party, provider_subject: str) -> dict[str, Any
     documents = [_document(cls, provider_subject) for cls in DECLARED_DOCUMENTS]
     credential["credentialSubject"].update(
         {
-            "gx:providedBy": {"id": provider_subject},
-            "gx:serviceOfferingTermsAndConditions": [
+            "providedBy": {"id": provider_subject},
+            "serviceOfferingTermsAndConditions": [
                 {
                     "type": "gx:TermsAndConditions",
-                    "gx:url": "https://provider.example/terms.pdf",
-                    "gx:hash": "0" * 64,
+                    "url": "https://provider.example/terms.pdf",
+                    "hash": "0" * 64,
                 }
             ],
-            "gx:legalDocuments": documents,
-            "gx:dataAccountExport": [
+            "legalDocuments": documents,
+            "dataAccountExport": [
                 {
                     "type": "gx:DataAccountExport",
-                    "gx:requestType": "email",
-                    "gx:accessType": "digital",
-                    "gx:formatType": "application/json",
+                    "requestType": "email",
+                    "accessType": "digital",
+                    "formatType": "application/json",
                 }
             ],
-            "gx:dependsOn": [{"id": "https://provider.example/offerings/storage#cs"}],
-            "gx:aggregationOfResources": [{"id": "https://provider.example/resources/pop#cs"}],
-            "gx:cryptographicSecurityStandards": ["RFC9142"],
-            "gx:customerInstructions": [
+            "aggregationOfResources": [{"id": "https://provider.example/resources/pop#cs"}],
+            "cryptographicSecurityStandards": ["RFC9142"],
+            "customerInstructions": [
                 {
                     "type": "gx:CustomerInstructions",
-                    "gx:terms": [_document("gx:LegalDocument", provider_subject)],
-                    "gx:means": [_document("gx:LegalDocument", provider_subject)],
+                    "terms": [_document("gx:LegalDocument", provider_subject)],
+                    "means": [_document("gx:LegalDocument", provider_subject)],
                 }
             ],
-            "gx:dataPortability": [
+            "dataPortability": [
                 {
                     "type": "gx:DataPortability",
-                    "gx:resource": "customer data",
-                    "gx:means": "export API",
-                    "gx:documentations": ["https://provider.example/docs/export"],
-                    "gx:legalDocument": _document("gx:LegalDocument", provider_subject),
-                    "gx:deletionMethods": "crypto-shredding",
-                    "gx:deletionTimeframe": "30 days",
-                    "gx:formats": ["application/json"],
-                    "gx:pricing": "https://provider.example/pricing",
+                    "resource": "customer data",
+                    "means": "export API",
+                    "documentations": ["https://provider.example/docs/export"],
+                    "legalDocument": _document("gx:LegalDocument", provider_subject),
+                    "deletionMethods": "crypto-shredding",
+                    "deletionTimeframe": "30 days",
+                    "formats": ["application/json"],
+                    "pricing": "https://provider.example/pricing",
                 }
             ],
-            "gx:possiblePersonalDataTransfers": [
+            "possiblePersonalDataTransfers": [
                 {
                     "type": "gx:SubProcessorDataTransfer",
-                    "gx:subProcessor": {"id": provider_subject},
-                    "gx:subProcessorManagement": _document("gx:LegalDocument", provider_subject),
+                    "subProcessor": {"id": provider_subject},
+                    "reason": "support by a sub-processor",
+                    "scope": "support tickets",
+                    "subProcessorManagement": _document("gx:LegalDocument", provider_subject),
                 }
             ],
-            "gx:providerContactInformation": {
+            "providerContactInformation": {
                 "type": "gx:ContactInformation",
-                "gx:email": "support@provider.example",
+                "email": "support@provider.example",
+                "url": "https://provider.example/contact",
             },
-            "gx:requiredMeasures": [
+            "requiredMeasures": [
                 {
                     "type": "gx:Measure",
-                    "schema:description": "encryption at rest",
-                    "gx:legalDocuments": [_document("gx:LegalDocument", provider_subject)],
+                    "description": "encryption at rest",
+                    "legalDocuments": [_document("gx:LegalDocument", provider_subject)],
                 }
             ],
-            "gx:subContractors": [
+            "subContractors": [
                 {
                     "type": "gx:SubContractor",
-                    "gx:legalName": "Sub GmbH",
-                    "gx:applicableJurisdiction": "DE",
-                    "gx:communicationMethods": [_document("gx:LegalDocument", provider_subject)],
-                    "gx:informationDocuments": [_document("gx:LegalDocument", provider_subject)],
+                    "legalName": "Sub GmbH",
+                    "applicableJurisdiction": "DE",
+                    "communicationMethods": [_document("gx:LegalDocument", provider_subject)],
+                    "informationDocuments": [_document("gx:LegalDocument", provider_subject)],
                 }
             ],
         }
     )
     # The resource the offering is hosted at (P3.1.10's point of presence).
-    credential["credentialSubject"]["gx:aggregationOfResources"] = [
+    credential["credentialSubject"]["aggregationOfResources"] = [
         {
             "type": "gx:PointOfPresence",
             "id": "https://provider.example/resources/pop#cs",
-            "schema:name": "Frankfurt PoP",
+            "name": "Frankfurt PoP",
+            "location": [address("DE")],
+            "maintainedBy": [{"id": provider_subject}],
         }
     ]
     return credential
@@ -289,8 +295,8 @@ def certificate(body: Party, about: str, title: str = "BSI C5") -> dict[str, Any
     credential["credentialSubject"] = {
         "id": f"{about}#{title.replace(' ', '-').lower()}",
         "type": "gx:StandardConformity",
-        "dcterms:title": title,
-        "gx:standardReference": "https://www.bsi.bund.de/c5",
+        "title": title,
+        "standardReference": "https://www.bsi.bund.de/c5",
     }
     return credential
 

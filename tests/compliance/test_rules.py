@@ -81,19 +81,19 @@ def test_registration_number_from_an_untrusted_notary(federation: Federation) ->
 def test_legal_person_must_cite_the_notarised_number(federation: Federation) -> None:
     credentials = federation.participant_credentials()
     credentials["legal_person"] = variant(
-        credentials["legal_person"], gx__registrationNumber={"id": "urn:uuid:other"}
+        credentials["legal_person"], registrationNumber={"id": "urn:uuid:other"}
     )
     violation = only(check_rules(context(credentials)))
     assert violation.rule == "rule.registration_number.names_participant"
     assert violation.credential == "https://provider.example/credentials/legal-person"
-    assert violation.path == "/credentialSubject/gx:registrationNumber"
+    assert violation.path == "/credentialSubject/registrationNumber"
 
 
 def test_issuer_credential_with_another_terms_version(federation: Federation) -> None:
     credentials = federation.participant_credentials(terms_hash=OLD_GAIA_X_TERMS_HASH)
     violation = only(check_rules(context(credentials)))
     assert violation.rule == "rule.tandc_hash"
-    assert violation.path == "/credentialSubject/gx:gaiaxTermsAndConditions"
+    assert violation.path == "/credentialSubject/gaiaxTermsAndConditions"
     assert "version 22.10" in violation.message
     assert GAIA_X_TERMS_HASH in violation.fix
 
@@ -127,42 +127,40 @@ def test_participant_credentials_signed_by_someone_else(federation: Federation) 
 @pytest.mark.parametrize(
     ("node", "rule", "field"),
     [
-        (address("XX"), "rule.address.country", "gx:countryCode"),
-        (address("germany"), "rule.address.country", "gx:countryCode"),
-        (address("DE", "DE-XX"), "rule.address.subdivision", "gx:countrySubdivisionCode"),
-        (address("FR", "DE-BE"), "rule.address.subdivision", "gx:countrySubdivisionCode"),
+        (address("XX"), "rule.address.country", "countryCode"),
+        (address("germany"), "rule.address.country", "countryCode"),
+        (address("DE", "DE-XX"), "rule.address.subdivision", "countrySubdivisionCode"),
+        (address("FR", "DE-BE"), "rule.address.subdivision", "countrySubdivisionCode"),
     ],
 )
 def test_addresses_are_iso_3166(
     federation: Federation, node: dict[str, Any], rule: str, field: str
 ) -> None:
     credentials = federation.participant_credentials()
-    credentials["legal_person"] = variant(credentials["legal_person"], gx__legalAddress=node)
+    credentials["legal_person"] = variant(credentials["legal_person"], legalAddress=node)
     violation = only(check_rules(context(credentials)))
     assert violation.rule == rule
-    assert violation.path == f"/credentialSubject/gx:legalAddress/{field}"
+    assert violation.path == f"/credentialSubject/legalAddress/{field}"
 
 
 def test_valid_iso_3166_forms_pass(federation: Federation) -> None:
     credentials = federation.participant_credentials()
     for node in (address("DEU"), address("276"), address("DE", "DE-BE")):
-        credentials["legal_person"] = variant(credentials["legal_person"], gx__legalAddress=node)
+        credentials["legal_person"] = variant(credentials["legal_person"], legalAddress=node)
         assert check_rules(context(credentials)) == []
 
 
 def test_personal_data_needs_a_legitimate_interest(federation: Federation) -> None:
     credentials = federation.offering_credentials()
-    resource = {"type": "gx:DataResource", "gx:containsPII": True}
-    credentials["offering"] = variant(
-        credentials["offering"], gx__aggregationOfResources=[resource]
-    )
+    resource = {"type": "gx:DataResource", "containsPII": True}
+    credentials["offering"] = variant(credentials["offering"], aggregationOfResources=[resource])
     violation = only(check_rules(context(credentials)))
     assert violation.rule == "rule.personal_data.legitimate_interest"
-    assert violation.path == "/credentialSubject/gx:aggregationOfResources/0/gx:legitimateInterest"
-    resource["gx:legitimateInterest"] = {
+    assert violation.path == "/credentialSubject/aggregationOfResources/0/legitimateInterest"
+    resource["legitimateInterest"] = {
         "type": "gx:LegitimateInterest",
-        "gx:legalBasis": "GDPR Art. 6(1)(b)",
-        "gx:dataProtectionContact": "dpo@provider.example",
+        "legalBasis": "GDPR Art. 6(1)(b)",
+        "dataProtectionContact": "dpo@provider.example",
     }
     assert check_rules(context(credentials)) == []
 
@@ -170,11 +168,11 @@ def test_personal_data_needs_a_legitimate_interest(federation: Federation) -> No
 def test_offering_provider_must_be_in_the_presentation(federation: Federation) -> None:
     credentials = federation.offering_credentials()
     credentials["offering"] = variant(
-        credentials["offering"], gx__providedBy={"id": "https://elsewhere.example/lp#cs"}
+        credentials["offering"], providedBy={"id": "https://elsewhere.example/lp#cs"}
     )
     violation = only(check_rules(context(credentials)))
     assert violation.rule == "rule.offering.provider"
-    assert violation.path == "/credentialSubject/gx:providedBy"
+    assert violation.path == "/credentialSubject/providedBy"
 
 
 def test_offering_signed_by_another_key_than_its_provider(federation: Federation) -> None:
@@ -214,7 +212,7 @@ def test_standard_compliance_of_an_offering(federation: Federation) -> None:
 
 def test_a_missing_declaration_names_the_criterion(federation: Federation) -> None:
     credentials = federation.offering_credentials()
-    documents = credentials["offering"]["credentialSubject"]["gx:legalDocuments"]
+    documents = credentials["offering"]["credentialSubject"]["legalDocuments"]
     documents[:] = [d for d in documents if d["type"] != "gx:PhysicalSecurity"]
     met, unmet = check_criteria(context(credentials), builtin_criteria(), "SC")
     violation = only(unmet)

@@ -42,18 +42,30 @@ _PAGES = {
 }
 _CLOUD_PAGE = f"{_DOCS}/24.11/criteria_cloud_services/"
 _TERM = re.compile(r"\bgx:([A-Z][A-Za-z0-9]*)(?:\.(?:gx:)?([a-z][A-Za-z0-9]*))?")
+_ALTERNATIVES = re.compile(r"(?:\s*/\s*(?:gx:)?[a-z][A-Za-z0-9]*)+")
 _MAX_CRITERIA = 1000
 
 
 @dataclass(frozen=True)
 class EvidenceTarget:
-    """What a declaration must contain: a node of ``cls``, or ``prop`` on some node."""
+    """What a declaration must contain: a node of ``cls``, or ``prop`` on some node.
+
+    ``alternatives`` are further properties any of which also counts (the table writes
+    ``gx:ServiceOffering.dependsOn / aggregationOfResources``).
+    """
 
     cls: str
     prop: str | None = None
+    alternatives: tuple[str, ...] = ()
+
+    @property
+    def props(self) -> tuple[str, ...]:
+        return ((self.prop,) if self.prop else ()) + self.alternatives
 
     def describe(self) -> str:
-        return f"{self.cls}.{self.prop}" if self.prop else self.cls
+        if not self.prop:
+            return self.cls
+        return f"{self.cls}.{self.prop}" + "".join(f" or {a}" for a in self.alternatives)
 
 
 @dataclass(frozen=True)
@@ -159,8 +171,15 @@ def _target(entry: Mapping[str, Any], pointer: str) -> EvidenceTarget | None:
             continue
         match = _TERM.search(text)
         if match:
-            prop = f"gx:{match.group(2)}" if match.group(2) else None
-            return EvidenceTarget(f"gx:{match.group(1)}", prop)
+            if not match.group(2):
+                return EvidenceTarget(f"gx:{match.group(1)}")
+            others = _ALTERNATIVES.match(text, match.end())
+            alternatives = (
+                tuple(f"gx:{name}" for name in re.findall(r"[a-z][A-Za-z0-9]*", others.group(0)))
+                if others
+                else ()
+            )
+            return EvidenceTarget(f"gx:{match.group(1)}", f"gx:{match.group(2)}", alternatives)
         if text is explicit:
             raise _invalid(
                 "hansa_evidence must name a gx: class or gx:Class.property",

@@ -49,16 +49,38 @@ _SUBDIVISION_KEYS = ("gx:countrySubdivisionCode", "gx:subdivisionCountryCode")
 # --- reading compacted Gaia-X JSON-LD ------------------------------------------------------
 
 
+# Bare type names the VC Data Model 2.0 context defines; any other bare name is a term of
+# the Gaia-X context (its @vocab), as Gaia-X credentials write ``"type": "LegalPerson"``.
+W3C_TYPES = frozenset(
+    {
+        "VerifiableCredential",
+        "VerifiablePresentation",
+        "EnvelopedVerifiableCredential",
+        "EnvelopedVerifiablePresentation",
+        "Evidence",
+        "JsonSchema",
+        "JsonSchemaCredential",
+        "BitstringStatusListCredential",
+        "BitstringStatusListEntry",
+        "DataIntegrityProof",
+    }
+)
+
+
 def compact(term: str) -> str:
-    """``gx:`` form of a Gaia-X IRI; other terms unchanged."""
-    return "gx:" + term[len(GX) :] if term.startswith(GX) else term
+    """``gx:`` form of a Gaia-X type (IRI, ``gx:`` name or bare term); others unchanged."""
+    if term.startswith(GX):
+        return "gx:" + term[len(GX) :]
+    if ":" not in term and term not in W3C_TYPES:
+        return "gx:" + term
+    return term
 
 
 def types_of(node: dict[str, Any]) -> list[str]:
     """A node's types (``type`` or ``@type``), Gaia-X ones in ``gx:`` form."""
     value = node.get("type", node.get("@type"))
     values = value if isinstance(value, list) else [value]
-    return [compact(v) for v in values if isinstance(v, str)]
+    return [compact(v) for v in values if isinstance(v, str) and v]
 
 
 def _key(node: dict[str, Any], name: str) -> str | None:
@@ -71,6 +93,15 @@ def _key(node: dict[str, Any], name: str) -> str | None:
         if candidate and candidate in node:
             return candidate
     return None
+
+
+def _field(node: dict[str, Any], name: str) -> str:
+    """The key of ``name`` in ``node``, or how ``node``'s own keys would write it."""
+    found = _key(node, name)
+    if found is not None:
+        return found
+    prefixed = any(key.startswith("gx:") for key in node)
+    return name if prefixed else name.partition(":")[2]
 
 
 def value_of(node: dict[str, Any], name: str) -> Any:
@@ -289,7 +320,7 @@ def registration_from_notary(ctx: RuleContext) -> Iterator[Violation]:
                 notarised[subject["id"]] = credential
     for credential in ctx.submission.with_type(LEGAL_PERSON):
         for pointer, subject in credential.subjects_of_type(LEGAL_PERSON):
-            key = _key(subject, "gx:registrationNumber") or "gx:registrationNumber"
+            key = _field(subject, "gx:registrationNumber")
             cited = ref_ids(subject.get(key))
             if not any(ref in notarised for ref in cited):
                 yield Violation(
@@ -307,7 +338,7 @@ def terms_and_conditions(ctx: RuleContext) -> Iterator[Violation]:
     """The Issuer credential carries the hash of the current terms and conditions."""
     for credential in ctx.submission.with_type(ISSUER):
         for pointer, subject in credential.subjects_of_type(ISSUER):
-            key = _key(subject, "gx:gaiaxTermsAndConditions") or "gx:gaiaxTermsAndConditions"
+            key = _field(subject, "gx:gaiaxTermsAndConditions")
             value = subject.get(key)
             if value == ctx.terms_hash:
                 continue
@@ -333,7 +364,7 @@ def offering_provider(ctx: RuleContext) -> Iterator[Violation]:
             if DATA_PRODUCT in types_of(subject)
             else "gx:providedBy"
         )
-        key = _key(subject, name) or name
+        key = _field(subject, name)
         where = f"{pointer}/{_pointer_token(key)}"
         refs = ref_ids(subject.get(key))
         person = next((persons[r] for r in refs if r in persons), None)
@@ -418,8 +449,8 @@ def personal_data(ctx: RuleContext) -> Iterator[Violation]:
         for pointer, node in credential.nodes():
             if value_of(node, "gx:containsPII") not in (True, "true"):
                 continue
-            key = _key(node, "gx:legitimateInterest")
-            interests = [i for i in _as_list(node.get(key)) if isinstance(i, dict)] if key else []
+            key = _field(node, "gx:legitimateInterest")
+            interests = [i for i in _as_list(node.get(key)) if isinstance(i, dict)]
             complete = any(
                 value_of(i, "gx:legalBasis") and value_of(i, "gx:dataProtectionContact")
                 for i in interests
@@ -427,7 +458,7 @@ def personal_data(ctx: RuleContext) -> Iterator[Violation]:
             if not complete:
                 yield Violation(
                     credential.id,
-                    f"{pointer}/{_pointer_token(key or 'gx:legitimateInterest')}",
+                    f"{pointer}/{_pointer_token(key)}",
                     "rule.personal_data.legitimate_interest",
                     "data with personal information (gx:containsPII true) needs a declared "
                     "legitimate interest",
@@ -459,8 +490,12 @@ def _declared(criterion: Criterion, nodes: list[dict[str, Any]]) -> bool:
     target = criterion.target
     if target is None:
         return False
-    if target.prop is not None:
-        return any(value_of(node, target.prop) not in (None, "", [], {}) for node in nodes)
+    if target.props:
+        return any(
+            value_of(node, prop) not in (None, "", [], {})
+            for node in nodes
+            for prop in target.props
+        )
     return any(target.cls in types_of(node) for node in nodes)
 
 
