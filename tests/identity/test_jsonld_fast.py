@@ -395,3 +395,19 @@ def test_concurrent_use_gives_the_same_results() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda d: canonicalize(d, loader=fresh), documents))
     assert results == expected
+
+
+def test_memos_start_over_past_their_budget_with_the_same_results(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hansa.identity import jsonld_fast
+
+    documents = [bases()[name] for name in sorted(FAST)]
+    expected = [canonicalize(document, loader=LOADER) for document in documents]
+    monkeypatch.setattr(jsonld_fast, "_BUDGET", 3 * jsonld_fast._CONTEXT_COST)
+    small = examples_loader()
+    for _ in range(3):
+        assert [canonicalize(d, loader=small) for d in documents] == expected
+    state = jsonld_fast._state(small, RELATIVE_BASE)
+    assert state.spent <= 3 * jsonld_fast._CONTEXT_COST
+    assert len(state.compiled) <= 3

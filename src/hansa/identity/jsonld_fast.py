@@ -21,6 +21,7 @@ is the reference and raises the precise error. So the fast path can only ever be
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
@@ -39,8 +40,12 @@ _XSD_STRING = pyoxigraph.NamedNode(_XSD + "string")
 _XSD_INTEGER = pyoxigraph.NamedNode(_XSD + "integer")
 _XSD_BOOLEAN = pyoxigraph.NamedNode(_XSD + "boolean")
 _XSD_DOUBLE = _XSD + "double"
-_KEEP_CONTEXTS = 512  # processed contexts kept per loader before the memo starts over
-_KEEP_TERMS = 4096  # expanded keys and types kept per active context
+# What the memos of one loader may hold, in about characters: keys, ids and contexts from
+# documents are remembered, so past this budget every memo starts over (bounded memory).
+_BUDGET = 2_000_000
+_CONTEXT_COST = 20_000  # one processed context, counted against the budget
+_ENTRY_COST = 64  # any other entry, on top of the length of its text
+_MAX_ENTRY = 100_000  # larger entries (a huge inline context) are not remembered
 _MAX_INTEGER = 10**21  # from here on JSON-LD writes integers as xsd:double
 # pyld's test for an absolute IRI (blank node labels, scheme '_', included).
 ABSOLUTE_IRI = re.compile(r"^([A-Za-z][A-Za-z0-9+\-.]*|_):[^\s]*$")
@@ -75,13 +80,13 @@ class _Term:
 class _Compiled:
     """Memos for one pyld active context (which is immutable once pyld returns it)."""
 
-    __slots__ = ("ctx", "embedded", "keys", "scoped", "terms", "types")
+    __slots__ = ("ctx", "embedded", "keys", "nodes", "scoped", "terms")
 
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
         self.keys: dict[str, Any] = {}
         self.terms: dict[str, _Term | None] = {}
-        self.types: dict[str, Any] = {}
+        self.nodes: dict[tuple[str, bool], Any] = {}
         self.scoped: dict[tuple[int, str], tuple[Any, Any]] = {}
         self.embedded: dict[str, Any] = {}
 
@@ -93,9 +98,20 @@ class _State:
         self.loader = weakref.ref(loader)
         self.base = base
         self.processor = pyld_jsonld.JsonLdProcessor()
-        self.roots: dict[tuple[str, ...], Any] = {}
+        self.roots: dict[Any, Any] = {}
         self.compiled: dict[int, _Compiled] = {}
+        self.spent = 0
         self.lock = threading.Lock()
+
+    def remember(self, memo: dict[Any, Any], key: Any, value: Any, size: int) -> None:
+        """Keep ``value`` in ``memo`` unless it is too big; over budget, forget everything."""
+        if size > _MAX_ENTRY:
+            return
+        with self.lock:
+            self.spent += size + _ENTRY_COST
+            if self.spent > _BUDGET:
+                self.roots, self.compiled, self.spent = {}, {}, 0
+        memo[key] = value
 
     def options(self) -> dict[str, Any]:
         loader = self.loader()
@@ -115,10 +131,7 @@ class _State:
         if entry is not None and entry.ctx is ctx:
             return entry
         entry = _Compiled(ctx)
-        with self.lock:
-            if len(self.compiled) >= _KEEP_CONTEXTS:
-                self.compiled.clear()
-            self.compiled[id(ctx)] = entry
+        self.remember(self.compiled, id(ctx), entry, _CONTEXT_COST)
         return entry
 
     # --- pyld, memoised ------------------------------------------------------------------
@@ -130,18 +143,17 @@ class _State:
             raise _Unsupported  # no context, a reset (null) or an invalid entry
         # URLs are their own key; inline objects are keyed by their exact JSON text.
         key: Any = tuple(items)
+        size = sum(len(item) for item in items if isinstance(item, str))
         if not all(isinstance(item, str) for item in items):
             key = json.dumps(items, ensure_ascii=False, allow_nan=False)
+            size = len(key)
         ctx = self.roots.get(key)
         if ctx is None:
             options = self.options()
             initial = self.processor._get_initial_context(options)
             # pyld may rewrite inline contexts in place: it works on a copy.
             ctx = self.processor._process_context(initial, copy.deepcopy(items), options)
-            with self.lock:
-                if len(self.roots) >= _KEEP_CONTEXTS:
-                    self.roots.clear()
-                self.roots[key] = ctx
+            self.remember(self.roots, key, ctx, size + _CONTEXT_COST)
         return ctx
 
     def scoped(self, ctx: Any, local: Any, mode: str) -> Any:
@@ -160,8 +172,7 @@ class _State:
             )
         else:  # "property": a node under a term with its own context
             result = self.processor._process_context(ctx, local, options, override_protected=True)
-        if len(compiled.scoped) < _KEEP_TERMS:
-            compiled.scoped[key] = (local, result)
+        self.remember(compiled.scoped, key, (local, result), _CONTEXT_COST)
         return result
 
     def embedded(self, ctx: Any, local: Any) -> Any:
@@ -173,21 +184,29 @@ class _State:
         if result is None:
             # pyld may rewrite inline contexts in place: it works on a copy.
             result = self.processor._process_context(ctx, copy.deepcopy(local), self.options())
-            if len(compiled.embedded) >= _KEEP_TERMS:
-                compiled.embedded.clear()
-            compiled.embedded[key] = result
+            self.remember(compiled.embedded, key, result, len(key) + _CONTEXT_COST)
         return result
 
-    def vocab_iri(self, ctx: Any, value: str) -> Any:
-        """A key or type expanded against the vocabulary (pyld's rules, memoised)."""
+    def iri(self, ctx: Any, value: str, vocab: bool) -> Any:
+        """An id (``vocab`` False) or a type or vocabulary value (True) as a NamedNode.
+
+        Expanded by pyld's rules against ``ctx`` and the base, memoised; anything but an
+        absolute IRI that pyoxigraph accepts raises :class:`_Unsupported`.
+        """
         compiled = self.compiled_for(ctx)
-        hit = compiled.types.get(value)
-        if hit is None:
-            hit = self.processor._expand_iri(ctx, value, vocab=True, base=self.base)
-            if len(compiled.types) >= _KEEP_TERMS:
-                compiled.types.clear()
-            compiled.types[value] = hit
-        return hit
+        key = (value, vocab)
+        if key in compiled.nodes:
+            node = compiled.nodes[key]
+        else:
+            node = None
+            expanded = self.processor._expand_iri(ctx, value, vocab=vocab, base=self.base)
+            if _absolute(expanded, self.base):
+                with contextlib.suppress(ValueError):
+                    node = pyoxigraph.NamedNode(expanded)
+            self.remember(compiled.nodes, key, node, len(value))
+        if node is None:
+            raise _Unsupported
+        return node
 
     def key_iri(self, ctx: Any, key: str) -> Any:
         """A key expanded as pyld expands keys: against the vocabulary, without a base."""
@@ -195,9 +214,7 @@ class _State:
         if key in compiled.keys:
             return compiled.keys[key]
         expanded = self.processor._expand_iri(ctx, key, vocab=True)
-        if len(compiled.keys) >= _KEEP_TERMS:
-            compiled.keys.clear()
-        compiled.keys[key] = expanded
+        self.remember(compiled.keys, key, expanded, len(key))
         return expanded
 
     def term(self, ctx: Any, key: str) -> _Term:
@@ -209,9 +226,7 @@ class _State:
                 term = self._compile_term(ctx, key)
             except _Unsupported:
                 term = None
-            if len(compiled.terms) >= _KEEP_TERMS:
-                compiled.terms.clear()
-            compiled.terms[key] = term
+            self.remember(compiled.terms, key, term, len(key))
         if term is None:
             raise _Unsupported
         return term
@@ -286,7 +301,7 @@ class _Walk:
         if not isinstance(document, dict):
             raise _Unsupported
         ctx = self.state.root(document.get("@context"))
-        self.node(ctx, document, 1, pyoxigraph.DefaultGraph())
+        self.node(ctx, document, 1, None)
 
     def node(self, ctx: Any, element: dict[str, Any], depth: int, graph: Any) -> Any:
         """The subject of a node object, after emitting its quads (pyld's _expand)."""
@@ -322,10 +337,7 @@ class _Walk:
             if term.kind == "@id":
                 if subject is not None or not isinstance(value, str):
                     raise _Unsupported
-                iri = state.processor._expand_iri(ctx, value, base=state.base)
-                if not _absolute(iri, state.base):
-                    raise _Unsupported
-                subject = pyoxigraph.NamedNode(iri)
+                subject = state.iri(ctx, value, False)
             elif term.kind == "property":
                 properties.append((term, value))
         if subject is None:
@@ -335,11 +347,8 @@ class _Walk:
             for type_ in type_values if isinstance(type_values, list) else [type_values]:
                 if not isinstance(type_, str):
                     raise _Unsupported
-                iri = state.vocab_iri(type_scoped, type_)
-                if not _absolute(iri, state.base):
-                    raise _Unsupported
-                type_node = pyoxigraph.NamedNode(iri)
-                quads.append(pyoxigraph.Quad(subject, _RDF_TYPE, type_node, graph))
+                type_node = state.iri(type_scoped, type_, True)
+                quads.append(_quad(subject, _RDF_TYPE, type_node, graph))
         for term, value in properties:
             for item in value if isinstance(value, list) else [value]:
                 if term.graph:
@@ -348,10 +357,10 @@ class _Walk:
                         raise _Unsupported
                     name = pyoxigraph.BlankNode()
                     self.nested(term, item, depth + 1, name)
-                    quads.append(pyoxigraph.Quad(subject, term.predicate, name, graph))
+                    quads.append(_quad(subject, term.predicate, name, graph))
                 else:
                     item_term = self.value(term, item, depth, graph)
-                    quads.append(pyoxigraph.Quad(subject, term.predicate, item_term, graph))
+                    quads.append(_quad(subject, term.predicate, item_term, graph))
         return subject
 
     def value(self, term: _Term, item: Any, depth: int, graph: Any) -> Any:
@@ -361,14 +370,10 @@ class _Walk:
             if coercion is None:
                 return pyoxigraph.Literal(item, datatype=_XSD_STRING)
             if coercion == "@id":
-                iri = state.processor._expand_iri(term.term_ctx, item, base=state.base)
-            elif coercion == "@vocab":
-                iri = state.vocab_iri(term.term_ctx, item)
-            else:
-                return pyoxigraph.Literal(item, datatype=coercion)
-            if not _absolute(iri, state.base):
-                raise _Unsupported
-            return pyoxigraph.NamedNode(iri)
+                return state.iri(term.term_ctx, item, False)
+            if coercion == "@vocab":
+                return state.iri(term.term_ctx, item, True)
+            return pyoxigraph.Literal(item, datatype=coercion)
         if isinstance(item, bool):
             datatype = _XSD_BOOLEAN if coercion is None else coercion
             if not isinstance(datatype, pyoxigraph.NamedNode):
@@ -406,6 +411,14 @@ class _Walk:
         if "@context" in element:
             ctx = state.embedded(ctx, element["@context"])
         return self.node(ctx, element, depth, graph)
+
+
+def _quad(subject: Any, predicate: Any, object_: Any, graph: Any) -> Any:
+    # ``graph`` is None for the default graph: pyoxigraph builds a quad of the default
+    # graph ten times faster when it is left out than when DefaultGraph() is passed.
+    if graph is None:
+        return pyoxigraph.Quad(subject, predicate, object_)
+    return pyoxigraph.Quad(subject, predicate, object_, graph)
 
 
 def fast_dataset(document: Any, loader: Any, *, base: str, max_depth: int) -> Any:
