@@ -353,6 +353,12 @@ class Registry:
         return loaded
 
 
+_PLURAL = {
+    "notary": "notaries",
+    "compliance_issuer": "complianceIssuers",
+    "conformity_assessment_body": "conformityAssessmentBodies",
+}
+
+
 def _camel(role: str) -> str:
-    head, *rest = role.split("_")
-    return head + "".join(part.title() for part in rest) + "s"
+    return _PLURAL[role]
