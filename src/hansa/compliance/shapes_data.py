@@ -166,24 +166,31 @@ class GraphBuilder:
     def build(
         self, credentials: Sequence[tuple[str, Mapping[str, Any]]]
     ) -> tuple[DataGraph, list[tuple[str, HansaError]]]:
-        """The graph of all credentials, and the credentials that are not valid JSON-LD."""
+        """The graph of all credential subjects, and the credentials that are not valid JSON-LD.
+
+        Only the subjects are checked, as Gaia-X does: the credential around them (issuer,
+        dates, a ``type`` that repeats the subject's class) is the envelope, not the claim.
+        """
         graph = DataGraph()
         broken: list[tuple[str, HansaError]] = []
         for credential_id, credential in credentials:
-            keys = self.expander(
-                credential.get("@context") if isinstance(credential, Mapping) else None
-            )
+            if not isinstance(credential, Mapping):
+                continue
+            context = credential.get("@context")
+            keys = self.expander(context)
             prefix = f"{_STAND_IN}{secrets.token_hex(8)}:"
             places: dict[str, Place] = {}
-            marked = _Marker(credential_id, prefix, keys, places).mark(credential, "")
-            try:
-                dataset = to_dataset(marked, loader=self.loader)
-            except HansaError as exc:
-                broken.append((credential_id, exc))
-                continue
-            for quad in dataset:
-                if isinstance(quad.graph_name, pyoxigraph.DefaultGraph):
-                    graph.add(quad)
+            marker = _Marker(credential_id, prefix, keys, places)
+            for pointer, subject in _subjects(credential):
+                document = marker.mark({"@context": context, **subject}, pointer)
+                try:
+                    dataset = to_dataset(document, loader=self.loader)
+                except HansaError as exc:
+                    broken.append((credential_id, exc))
+                    break
+                for quad in dataset:
+                    if isinstance(quad.graph_name, pyoxigraph.DefaultGraph):
+                        graph.add(quad)
             for iri, place in places.items():
                 node = pyoxigraph.NamedNode(iri)
                 if iri.startswith(prefix):
@@ -194,6 +201,19 @@ class GraphBuilder:
                     if known is None or len(place.obj) > len(known.obj):
                         graph.places[node] = place
         return graph, broken
+
+
+def _subjects(credential: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    subject = credential.get("credentialSubject")
+    if isinstance(subject, Mapping):
+        return [("/credentialSubject", subject)]
+    if isinstance(subject, list):
+        return [
+            (f"/credentialSubject/{index}", item)
+            for index, item in enumerate(subject)
+            if isinstance(item, Mapping)
+        ]
+    return []
 
 
 class _Marker:
