@@ -6,17 +6,21 @@ active contexts are still computed by pyld (so every context rule is pyld's), bu
 result is kept per loader, and the document is walked once, straight to quads, for a
 deliberately small subset of JSON-LD:
 
-- ``@context`` only at the top (context URLs and inline context objects);
+- ``@context`` as URLs or inline objects, at the top or on a nested node (a credential
+  inside a presentation); type-scoped and property-scoped contexts as pyld applies them;
 - node objects whose keys are ``@id``, ``@type`` (or their aliases) or terms that expand
-  to absolute IRIs, with no container other than ``@set``, no ``@reverse``;
+  to absolute IRIs, with no container but ``@set`` and ``@graph``, no ``@reverse``;
 - values that are strings, integers, booleans, node objects and arrays of these, typed by
   the term (``@id``, ``@vocab`` or a datatype IRI), without language or direction.
 
-Anything else (another keyword, an inline or nested context, a float, null, a blank node
-label, a relative IRI, an undefined term, a language-tagged string, an error of any kind)
-makes :func:`fast_dataset` return ``None``, and the caller takes the full pyld path, which
-is the reference and raises the precise error. So the fast path can only ever be slower
+Anything else (another keyword, a value object, a float, null, a blank node label, a
+relative IRI, an undefined term, a language-tagged string, an error of any kind) makes
+:func:`fast_dataset` return ``None``, and the caller takes the full pyld path, which is
+the reference and raises the precise error. So the fast path can only ever be slower
 (when it gives up) than pyld, never more lenient; tests compare both on every document.
+
+(pyoxigraph's own JSON-LD parser, fed the contexts inlined, was measured first: it
+processes the VC 2.0 context anew on every call, about 0.45 ms, so it is no faster.)
 """
 
 from __future__ import annotations
