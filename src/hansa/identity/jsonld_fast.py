@@ -290,6 +290,8 @@ def _state(loader: Any, base: str) -> _State:
             state = _states.get(loader)
             if state is None:
                 state = _states[loader] = _State(loader, base)
+    if state.base != base:  # memos hold IRIs resolved against the base: never share them
+        return _State(loader, base)
     return state
 
 
@@ -437,5 +439,5 @@ def fast_dataset(document: Any, loader: Any, *, base: str, max_depth: int) -> An
         return pyoxigraph.Dataset(walk.quads)
     except (_Unsupported, pyld_jsonld.JsonLdError, HansaError, ValueError, TypeError):
         return None
-    except (KeyError, AttributeError, RecursionError):
+    except (KeyError, AttributeError, RecursionError):  # pyld on inputs it does not expect
         return None
