@@ -31,7 +31,16 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
 
         app.include_router(notary_router)
     if "connector" in settings.roles:
+        from hansa.connector.catalog_api import router as dsp_catalog_router
+        from hansa.connector.catalog_api import well_known_router as dspace_version_router
         from hansa.connector.dcp_api import router as dcp_router
+        from hansa.connector.management_api import router as connector_management_router
 
         app.include_router(dcp_router)
+        app.include_router(connector_management_router)
+        app.include_router(dsp_catalog_router)
+        app.include_router(dspace_version_router)
+    from hansa.policy.api import router as policy_router
+
+    app.include_router(policy_router)
     return app

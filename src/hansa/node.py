@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hansa.compliance.notary import Notary
 from hansa.compliance.registration_sources import NotarySources
+from hansa.connector.assets import AssetService
+from hansa.connector.catalog import CatalogService, DspEndpoint
 from hansa.connector.credential_service import (
     CredentialService,
     CredentialServiceClient,
@@ -18,6 +20,8 @@ from hansa.connector.credential_service import (
     wallet_signer,
 )
 from hansa.connector.credential_store import CredentialStore
+from hansa.connector.data_address import DataAddressRules
+from hansa.connector.dcp import DcpAuthenticator
 from hansa.connector.replay import ReplayGuard
 from hansa.db import make_engine, make_session_factory, migrate
 from hansa.fetch import GuardedClient
@@ -62,6 +66,11 @@ class Node:
     replay: ReplayGuard | None = None
     claims_client: CredentialServiceClient | None = None
     """Asks a counterparty's credential service for the claims a policy needs."""
+    assets: AssetService | None = None
+    """The provider side: assets, policies, offers (role ``connector``)."""
+    catalog: CatalogService | None = None
+    dsp_auth: DcpAuthenticator | None = None
+    """Authenticates DSP protocol requests (DCP self-issued ID tokens)."""
 
     @classmethod
     def open(cls, settings: Settings, *, run_migrations: bool = True) -> Node:
@@ -129,6 +138,17 @@ class Node:
             )
             node.claims_client = CredentialServiceClient(
                 did=did, http=http, resolver=resolver, sts=node.sts, verifier=identity.verifier
+            )
+            node.dsp_auth = DcpAuthenticator(resolver, audience=did, replay=node.replay)
+            node.assets = AssetService(
+                sessions,
+                DataAddressRules(
+                    file_root=settings.data_dir / "files",
+                    allow_http_on_loopback=settings.http.allow_http_on_loopback,
+                ),
+            )
+            node.catalog = CatalogService(
+                node.assets, DspEndpoint(participant_id=did, base_url=settings.base_url)
             )
         return node
 

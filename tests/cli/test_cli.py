@@ -35,7 +35,17 @@ def credential_file(tmp_path: Path) -> Path:
 
 
 def test_help_everywhere() -> None:
-    for command in ([], ["keys"], ["did"], ["vc"], ["vp"], ["trust"], ["federation"], ["demo"]):
+    for command in (
+        [],
+        ["keys"],
+        ["did"],
+        ["vc"],
+        ["vp"],
+        ["trust"],
+        ["federation"],
+        ["connector"],
+        ["demo"],
+    ):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0, command
         assert "Usage" in result.stdout

@@ -86,6 +86,11 @@ class IdTokenClaims:
     access_token: str | None
     kid: str
 
+    @property
+    def did(self) -> str:
+        """The caller: a self-issued token's issuer is its subject."""
+        return self.issuer
+
 
 @dataclass(frozen=True)
 class AccessGrant:
@@ -438,6 +443,23 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
+class DcpAuthenticator:
+    """Authenticates DSP requests by their DCP self-issued ID token (``node.dsp_auth``)."""
+
+    def __init__(self, resolver: DidResolver, *, audience: str, replay: ReplayStore) -> None:
+        self._resolver = resolver
+        self._audience = audience
+        self._replay = replay
+
+    def authenticate(self, authorization: str | None) -> IdTokenClaims:
+        return verify_id_token(
+            bearer_token(authorization),
+            self._resolver,
+            audience=self._audience,
+            replay=self._replay,
+        )
+
+
 __all__ = [
     "ACCESS_TOKEN_TYP",
     "ALGORITHMS",
@@ -448,6 +470,7 @@ __all__ = [
     "LEEWAY",
     "MAX_LIFETIME",
     "AccessGrant",
+    "DcpAuthenticator",
     "IdTokenClaims",
     "ReplayStore",
     "bearer_token",
