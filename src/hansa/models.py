@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hansa.catalogue.models  # noqa: F401
 import hansa.compliance.models  # noqa: F401
 import hansa.connector.models
 import hansa.connector.provider_models

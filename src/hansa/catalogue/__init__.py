@@ -1,0 +1,1 @@
+"""The federated catalogue: every compliant offering, verified, searchable, with a change feed."""

@@ -1,0 +1,135 @@
+"""HTTP API of the catalogue: publish, search, read, delete, and the change feed.
+
+Reading is open to anyone who reaches the node (the federation's catalogue is public within
+it). Writes need a signature:
+
+- ``POST /catalogue/entries`` with a ``vp+jwt`` (``aud`` = this node's DID) from the provider
+  or the participant itself, or bare ``vc+jwt`` tokens with the admin API key;
+- ``DELETE /catalogue/entries/{id}`` with ``Authorization: Bearer <vp+jwt>`` from the owner:
+  ``aud`` = this node's DID and ``nonce`` = ``DELETE /catalogue/entries/{id}`` (so the token
+  deletes that one entry and nothing else; its ``exp`` bounds replay), or the admin API key.
+  Someone else's entry answers 404, exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
+
+from hansa.catalogue.schemas import PublishRequest
+from hansa.catalogue.search import FACETS, build_query
+from hansa.catalogue.service import CatalogueService
+from hansa.errors import ConfigurationError, Unauthorized
+from hansa.web import require_admin
+
+router = APIRouter(prefix="/catalogue", tags=["catalogue"])
+
+
+def _catalogue(request: Request) -> CatalogueService:
+    service = getattr(request.app.state.node, "catalogue", None)
+    if not isinstance(service, CatalogueService):
+        raise ConfigurationError(
+            "this node has no catalogue; add the 'catalogue' role", code="catalogue.disabled"
+        )
+    return service
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _admin(request: Request, token: str | None) -> None:
+    credentials = (
+        HTTPAuthorizationCredentials(scheme="Bearer", credentials=token) if token else None
+    )
+    require_admin(request, credentials)
+
+
+def delete_nonce(entry_id: str) -> str:
+    """The ``nonce`` a deletion request's vp+jwt must carry for ``entry_id``."""
+    return f"DELETE /catalogue/entries/{entry_id}"
+
+
+@router.post("/entries", status_code=201, summary="Publish verified, labelled credentials")
+def publish(request: Request, body: PublishRequest, response: Response) -> dict[str, Any]:
+    catalogue = _catalogue(request)
+    if body.verifiablePresentation is not None:
+        published = catalogue.ingest_presentation(body.verifiablePresentation)
+    else:
+        _admin(request, _bearer(request))
+        published = catalogue.ingest_credentials(body.verifiableCredentials or [])
+    if all(p.change == "unchanged" for p in published):
+        response.status_code = 200
+    return {"entries": [p.to_json() for p in published]}
+
+
+@router.get("/search", summary="Full-text search with facets, highlights and pages")
+def search(
+    request: Request,
+    q: Annotated[str | None, Query(max_length=512)] = None,
+    type: Annotated[list[str] | None, Query()] = None,
+    provider: Annotated[list[str] | None, Query()] = None,
+    label: Annotated[list[str] | None, Query()] = None,
+    keyword: Annotated[list[str] | None, Query()] = None,
+    format: Annotated[list[str] | None, Query()] = None,
+    country: Annotated[list[str] | None, Query()] = None,
+    licence: Annotated[list[str] | None, Query()] = None,
+    price_model: Annotated[list[str] | None, Query()] = None,
+    page: Annotated[int | None, Query()] = None,
+    size: Annotated[int, Query()] = 20,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
+    given = dict(
+        zip(
+            FACETS,
+            (type, provider, label, keyword, format, country, licence, price_model),
+            strict=True,
+        )
+    )
+    filters = {facet: values for facet, values in given.items() if values}
+    query = build_query(q, filters, size=size)
+    return _catalogue(request).search(query, page=page, cursor=cursor)
+
+
+@router.get("/entries/{entry_id}", summary="An offering in full, with its signed originals")
+def entry(request: Request, entry_id: str) -> dict[str, Any]:
+    return _catalogue(request).entry(entry_id)
+
+
+@router.delete(
+    "/entries/{entry_id}", status_code=204, response_class=Response, summary="Delete your entry"
+)
+def delete_entry(request: Request, entry_id: str) -> Response:
+    catalogue = _catalogue(request)
+    token = _bearer(request)
+    if token is None:
+        raise Unauthorized(
+            "sign the request: 'Authorization: Bearer <vp+jwt>' from the entry's owner "
+            f"(aud {catalogue.node_did}, nonce {delete_nonce(entry_id)!r})",
+            code="auth.missing_credentials",
+        )
+    if token.count(".") == 2:
+        checked = catalogue.verifier.verify_presentation(
+            token, domain=catalogue.node_did, challenge=delete_nonce(entry_id)
+        )
+        catalogue.delete(entry_id, checked.holder)
+    else:
+        _admin(request, token)
+        catalogue.delete(entry_id, None)
+    return Response(status_code=204)
+
+
+@router.get("/changes", summary="The change feed: what changed after a sequence number")
+def changes(
+    request: Request,
+    since: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> JSONResponse:
+    items = _catalogue(request).changes_since(since, limit)
+    return JSONResponse(
+        {"changes": [c.to_json() for c in items], "last": items[-1].seq if items else since}
+    )

@@ -1,0 +1,371 @@
+"""The catalogue service: verified ingest, lifecycle, search, detail, deletion, reindex.
+
+Everything stored has passed the identity verifier (signature, key relationship, validity,
+status, and an X.509 chain to a trusted root when ``require_x509``) and
+:func:`hansa.catalogue.ingest.plan_publications` (label from a trusted compliance issuer,
+digest coverage, ownership). Nothing of a refused submission is stored.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hansa.catalogue.fts import full_text_index_for
+from hansa.catalogue.ingest import Publication, plan_publications
+from hansa.catalogue.models import CatalogueEntry, CatalogueFacet
+from hansa.catalogue.offering import project
+from hansa.catalogue.rdf_index import RdfProjection
+from hansa.catalogue.search import MAX_OFFSET, CursorCodec, SearchQuery
+from hansa.catalogue.store import CatalogueStore, Change
+from hansa.catalogue.views import entry_detail, search_item
+from hansa.errors import BadRequest, HansaError, NotFound
+from hansa.identity.jose import decode_unverified
+from hansa.identity.verifier import CredentialCheck, CredentialVerifier
+
+#: How often a node should call :meth:`CatalogueService.recheck_statuses` (seconds).
+RECHECK_INTERVAL_SECONDS = 900
+#: Verification failures on recheck that say "this credential is gone" (others: try again).
+_REVOKED_CODES = ("vc.revoked", "vc.suspended", "trust.", "vc.signature_invalid", "did.not_found")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Published:
+    """What an ingest did to one entry: ``insert``, ``supersede`` or ``unchanged``."""
+
+    id: str
+    subject: str
+    kind: str
+    change: str
+    seq: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "subject": self.subject,
+            "type": self.kind,
+            "change": self.change,
+            "seq": self.seq,
+        }
+
+
+@dataclass
+class RecheckReport:
+    checked: int = 0
+    revoked: int = 0
+    expired: int = 0
+    unavailable: int = 0
+
+
+class CatalogueService:
+    """The federated catalogue of one node (clearing house or participant)."""
+
+    def __init__(
+        self,
+        store: CatalogueStore,
+        verifier: CredentialVerifier,
+        rdf: RdfProjection,
+        *,
+        node_did: str,
+        is_compliance_issuer: Callable[[str], bool],
+        cursor_secret: bytes,
+        require_x509: bool = True,
+    ) -> None:
+        self.store = store
+        self.verifier = verifier
+        self.rdf = rdf
+        self.node_did = node_did
+        self.is_compliance_issuer = is_compliance_issuer
+        self.cursors = CursorCodec(cursor_secret)
+        self.require_x509 = require_x509
+        self.sync_rdf()
+
+    # --- ingest ----------------------------------------------------------------------------
+
+    def ingest_presentation(self, vp: str, *, now: datetime | None = None) -> list[Published]:
+        """Publish what a participant presents (vp+jwt, ``aud`` = this node's DID)."""
+        checked = self.verifier.verify_presentation(
+            vp, domain=self.node_did, x509=self.require_x509, now=now
+        )
+        plan = plan_publications(
+            checked.credentials,
+            is_compliance_issuer=self.is_compliance_issuer,
+            holder=checked.holder,
+        )
+        return self._publish(plan, now)
+
+    def ingest_credentials(
+        self, tokens: Sequence[str], *, now: datetime | None = None
+    ) -> list[Published]:
+        """Publish vc+jwt tokens on the node operator's authority (admin): no holder check."""
+        checks = []
+        for index, token in enumerate(tokens):
+            try:
+                checks.append(
+                    self.verifier.verify_credential(token, x509=self.require_x509, now=now)
+                )
+            except HansaError as exc:
+                exc.pointer = f"/verifiableCredential/{index}{exc.pointer or ''}"
+                raise
+        plan = plan_publications(
+            checks, is_compliance_issuer=self.is_compliance_issuer, holder=None
+        )
+        return self._publish(plan, now)
+
+    def ingest_verified(
+        self,
+        credentials: Sequence[CredentialCheck],
+        label_token: str,
+        *,
+        now: datetime | None = None,
+    ) -> list[Published]:
+        """Publish credentials the clearing house has just verified and labelled.
+
+        The clearing house calls this right after it issues ``label_token`` for
+        ``credentials`` (its own :class:`CredentialCheck` results, with their tokens), so
+        that what passes compliance reaches the catalogue without a second upload. The label
+        is verified here (it is the clearing house's own: resolved locally) and the digests
+        are checked as for any submission; the covered credentials are not verified again.
+        """
+        label = self.verifier.verify_credential(label_token, now=now)
+        plan = plan_publications(
+            [*credentials, label], is_compliance_issuer=self.is_compliance_issuer, holder=None
+        )
+        return self._publish(plan, now)
+
+    def _publish(self, plan: Sequence[Publication], now: datetime | None) -> list[Published]:
+        now = now or _now()
+        published = []
+        with self.store.writing() as session:
+            for publication in plan:
+                entry, change = self.store.publish(session, publication, now)
+                published.append(
+                    Published(entry.id, entry.subject, entry.kind, change or "unchanged", entry.seq)
+                )
+        self.sync_rdf()
+        return published
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def delete(self, entry_id: str, requester: str | None) -> Change:
+        """Delete an entry; ``requester`` is the signing participant (None: the node admin).
+
+        Another participant's entry answers 404 like a missing one: deletion requests
+        reveal nothing about who owns what.
+        """
+        with self.store.writing() as session:
+            entry = session.scalar(select(CatalogueEntry).where(CatalogueEntry.id == entry_id))
+            if entry is None or (requester is not None and entry.owner != requester):
+                raise NotFound(
+                    f"you have no catalogue entry {entry_id}", code="catalogue.entry_not_found"
+                )
+            seq = self.store.remove(session, entry, _now())
+            change = Change(seq, entry.id, entry.subject, "delete", entry.credential_id, _now())
+        self.sync_rdf()
+        return change
+
+    def recheck_statuses(self, now: datetime | None = None) -> RecheckReport:
+        """Re-verify every active entry: expiry, status lists, issuer trust.
+
+        A background loop calls this every :data:`RECHECK_INTERVAL_SECONDS`; status lists
+        are fetched once per list and cached by the status checker. An unreachable list
+        leaves the entry as it is (counted as ``unavailable``): a network outage does not
+        empty the catalogue; it was checked when it came in and is checked again next round.
+        """
+        now = now or _now()
+        report = RecheckReport()
+        numbers = self.store.numbers(states=["active"])
+        for start in range(0, len(numbers), 200):
+            entries = self.store.by_numbers(numbers[start : start + 200])
+            verdicts: list[tuple[int, str, str]] = []
+            for number, entry in entries.items():
+                report.checked += 1
+                verdict = self._recheck(entry, now)
+                if verdict is None:
+                    continue
+                if verdict[0] == "unavailable":
+                    report.unavailable += 1
+                    continue
+                verdicts.append((number, verdict[0], verdict[1]))
+            if not verdicts:
+                continue
+            with self.store.writing() as session:
+                for number, kind, reason in verdicts:
+                    current = session.get(CatalogueEntry, number)
+                    if current is None or current.state != "active":
+                        continue
+                    self.store.retire(session, current, kind, reason, now)  # type: ignore[arg-type]
+                    report.revoked += kind == "revoke"
+                    report.expired += kind == "expire"
+        self.sync_rdf()
+        return report
+
+    def _recheck(self, entry: CatalogueEntry, now: datetime) -> tuple[str, str] | None:
+        if entry.valid_until is not None and entry.valid_until <= now:
+            return "expire", f"expired at {entry.valid_until.isoformat()}"
+        if not self.is_compliance_issuer(entry.label_issuer):
+            return "revoke", f"the label's issuer {entry.label_issuer} is no longer trusted"
+        for what, token in (("credential", entry.credential_token), ("label", entry.label_token)):
+            try:
+                self.verifier.verify_credential(token, now=now)
+            except HansaError as exc:
+                if exc.code == "vc.expired":
+                    return "expire", f"the {what} expired"
+                if exc.code.startswith(_REVOKED_CODES):
+                    return "revoke", f"the {what} no longer verifies: [{exc.code}] {exc.detail}"
+                return "unavailable", exc.code
+        return None
+
+    # --- search and detail -----------------------------------------------------------------
+
+    def search(
+        self,
+        query: SearchQuery,
+        *,
+        page: int | None = None,
+        cursor: str | None = None,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """One page of results with facets, highlights and the next page's cursor."""
+        if page is not None and cursor is not None:
+            raise BadRequest(
+                "give either page or cursor, not both",
+                code="catalogue.invalid_page",
+                pointer="query:cursor",
+            )
+        offset = self.cursors.decode(query, cursor) if cursor else ((page or 1) - 1) * query.size
+        if page is not None and (page < 1 or offset > MAX_OFFSET):
+            raise BadRequest(
+                f"page must be between 1 and {MAX_OFFSET // query.size + 1}; narrow the query",
+                code="catalogue.invalid_page",
+                pointer="query:page",
+            )
+        query = SearchQuery(query.terms, query.filters, offset, query.size, query.facet_limit)
+        with self.store.sessions() as session:
+            result = self.store.fts.search(session, query, now or _now())
+        entries = self.store.by_numbers([hit.number for hit in result.hits])
+        providers = self._provider_names([e.owner for e in entries.values()])
+        items = [
+            search_item(entries[hit.number], hit, providers)
+            for hit in result.hits
+            if hit.number in entries
+        ]
+        next_offset = offset + query.size
+        has_next = next_offset < result.total and next_offset <= MAX_OFFSET
+        return {
+            "total": result.total,
+            "page": offset // query.size + 1,
+            "size": query.size,
+            "items": items,
+            "facets": {
+                facet: [{"value": value, "count": count} for value, count in values]
+                for facet, values in result.facets.items()
+            },
+            "next": self.cursors.encode(query, next_offset) if has_next else None,
+        }
+
+    def _provider_names(self, owners: Sequence[str]) -> dict[str, str]:
+        participants = self.store.by_subjects(list(dict.fromkeys(owners)))
+        return {
+            subject: str(entry.document.get("name") or "")
+            for subject, entry in participants.items()
+            if entry.state == "active" and entry.document.get("name")
+        }
+
+    def entry(self, entry_id: str) -> dict[str, Any]:
+        """An entry in full: provider, labels, policy in words, price, DSP address, originals."""
+        entry = self.store.get(entry_id)
+        if entry is None:
+            raise NotFound(f"no catalogue entry {entry_id}", code="catalogue.entry_not_found")
+        return entry_detail(entry, self._provider_names([entry.owner]))
+
+    def changes_since(self, seq: int, limit: int = 100) -> list[Change]:
+        """The change feed after ``seq`` (for peers and projections)."""
+        return self.store.changes_since(seq, limit)
+
+    def sparql(self, query: str) -> Any:
+        """A SPARQL query over the RDF projection (union of the entry graphs)."""
+        return self.rdf.query(query)
+
+    # --- projections -----------------------------------------------------------------------
+
+    def sync_rdf(self) -> int:
+        """Bring the RDF graph up to the change feed; returns the changes applied."""
+
+        def current(ids: Sequence[str]) -> Mapping[str, tuple[dict[str, Any], str] | None]:
+            with self.store.sessions() as session:
+                rows = session.scalars(
+                    select(CatalogueEntry).where(
+                        CatalogueEntry.id.in_(list(ids)), CatalogueEntry.state == "active"
+                    )
+                )
+                return {row.id: (row.document, row.label_level) for row in rows}
+
+        return self.rdf.catch_up(self.store.changes_since, current)
+
+    def reindex(self, batch: int = 500) -> int:
+        """Rebuild every projection from the signed originals; returns the entries indexed."""
+        numbers = self.store.numbers()
+        with self.store.writing() as session:
+            self.store.fts.clear(session)
+            session.execute(delete(CatalogueFacet))
+        for start in range(0, len(numbers), batch):
+            with self.store.writing() as session:
+                for number in numbers[start : start + batch]:
+                    entry = session.get(CatalogueEntry, number)
+                    if entry is None:
+                        continue
+                    entry.document = project(_payload(entry.credential_token))
+                    self.store.project(session, entry)
+        self.rdf.clear()
+        self.sync_rdf()
+        return len(numbers)
+
+
+def _payload(token: str) -> dict[str, Any]:
+    # Verified when it came in; reindexing re-reads what was stored, it does not re-judge it.
+    return decode_unverified(token)[1]
+
+
+def open_catalogue(
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    verifier: CredentialVerifier,
+    *,
+    node_did: str,
+    is_compliance_issuer: Callable[[str], bool],
+    rdf_path: Path | None,
+    cursor_secret: bytes | None = None,
+    require_x509: bool = True,
+) -> CatalogueService:
+    """Build the catalogue of a node (its full-text tables are created if missing)."""
+    store = CatalogueStore(sessions, full_text_index_for(engine))
+    return CatalogueService(
+        store,
+        verifier,
+        RdfProjection(rdf_path),
+        node_did=node_did,
+        is_compliance_issuer=is_compliance_issuer,
+        cursor_secret=cursor_secret or os.urandom(32),
+        require_x509=require_x509,
+    )
+
+
+__all__ = [
+    "RECHECK_INTERVAL_SECONDS",
+    "CatalogueService",
+    "Published",
+    "RecheckReport",
+    "open_catalogue",
+]
