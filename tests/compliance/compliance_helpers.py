@@ -293,7 +293,7 @@ def certificate(body: Party, about: str, title: str = "BSI C5") -> dict[str, Any
     """A conformity-assessment body's gx:StandardConformity credential about ``about``."""
     credential = _base(body, f"cert-{title.replace(' ', '-').lower()}", "gx:StandardConformity")
     credential["credentialSubject"] = {
-        "id": f"{about}#{title.replace(' ', '-').lower()}",
+        "id": f"{about.split('#')[0]}#{title.replace(' ', '-').lower()}",
         "type": "gx:StandardConformity",
         "title": title,
         "standardReference": "https://www.bsi.bund.de/c5",

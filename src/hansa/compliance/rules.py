@@ -511,9 +511,9 @@ def _certificates(ctx: RuleContext, subject_id: str) -> list[str]:
             continue
         for _, subject in credential.subjects_of_type(CERTIFICATE):
             about = subject.get("id")
-            if about == subject_id or (
-                isinstance(about, str) and about.startswith(subject_id + "#")
-            ):
+            # A certificate is about the offering when it sits in the offering's document:
+            # same IRI up to the fragment (offering ``.../x#cs``, certificate ``.../x#c5``).
+            if isinstance(about, str) and about.split("#")[0] == subject_id.split("#")[0]:
                 title = value_of(subject, "dcterms:title")
                 if isinstance(title, str):
                     titles.append(title)

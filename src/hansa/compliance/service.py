@@ -271,7 +271,18 @@ class ComplianceService:
                 "conformity_assessment_body", did
             ),
         )
-        violations = self._shapes.validate([(c.id, c.credential) for c in submission.credentials])
+        try:
+            violations = self._shapes.validate(
+                [(c.id, c.credential) for c in submission.credentials]
+            )
+        except ValueError as exc:
+            # RDF conversion refuses what JSON allows (an id that is no IRI): the input's
+            # fault, so the caller hears what to fix instead of a 500.
+            raise BadRequest(
+                f"a credential cannot be read as RDF: {exc}; ids and types must be IRIs",
+                code="compliance.unreadable_credential",
+                pointer="/verifiableCredential",
+            ) from exc
         violations += check_rules(context, self._rules)
         criteria = self.registry.criteria()
         met, unmet = check_criteria(context, criteria, wanted)
