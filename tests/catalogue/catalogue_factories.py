@@ -28,6 +28,7 @@ from hansa.identity.vc_jose import CREDENTIALS_V2, issue_vc_jwt, issue_vp_jwt, v
 from hansa.identity.verifier import CredentialVerifier
 from hansa.node import Node
 
+ADMIN_KEY = "test-admin-key"
 GX_CONTEXT = "https://w3id.org/gaia-x/development#"
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from catalogue_factories import Federation
+from catalogue_factories import ADMIN_KEY, Federation
 
 from hansa.app import create_app
 from hansa.catalogue.api import router
@@ -15,8 +15,6 @@ from hansa.catalogue.service import CatalogueService
 from hansa.node import Node
 from hansa.serving import BackgroundServer
 from hansa.settings import Settings
-
-ADMIN_KEY = "test-admin-key"
 
 
 @pytest.fixture
