@@ -199,7 +199,9 @@ def _document(cls: str, provider_subject: str) -> dict[str, Any]:
     }
 
 
-def service_offering(participant: Party, provider_subject: str) -> dict[str, Any]:
+def service_offering(
+    participant: Party, provider_subject: str, registration_subject: str
+) -> dict[str, Any]:
     """A gx:ServiceOffering declaring what standard compliance asks for."""
     credential = _base(participant, "offering", "gx:ServiceOffering")
     documents = [_document(cls, provider_subject) for cls in DECLARED_DOCUMENTS]
@@ -276,14 +278,28 @@ def service_offering(participant: Party, provider_subject: str) -> dict[str, Any
             ],
         }
     )
-    # The resource the offering is hosted at (P3.1.10's point of presence).
+    # The resource the offering is hosted at (P3.1.10's point of presence), maintained by an
+    # internet service provider (a LegalPerson, as the 25.11 shapes want it).
+    isp = {
+        "id": "https://isp.example/legal-person#cs",
+        "type": "gx:InternetServiceProvider",
+        "registrationNumber": {"id": registration_subject},
+        "legalAddress": address(),
+        "headquartersAddress": address(),
+    }
     credential["credentialSubject"]["aggregationOfResources"] = [
         {
             "type": "gx:PointOfPresence",
             "id": "https://provider.example/resources/pop#cs",
             "name": "Frankfurt PoP",
             "location": [address("DE")],
-            "maintainedBy": [{"id": provider_subject}],
+            "maintainedBy": [isp],
+            "interconnectedParticipants": [{"id": provider_subject}],
+            "interconnectionPointIdentifier": {
+                "type": "gx:InterconnectionPointIdentifier",
+                "completeIPI": "DE-FRA-PoP-1",
+                "ipiType": "Other",
+            },
         }
     ]
     return credential
@@ -333,7 +349,8 @@ class Federation:
     def offering_credentials(self) -> dict[str, dict[str, Any]]:
         credentials = self.participant_credentials()
         provider = credentials["legal_person"]["credentialSubject"]["id"]
-        credentials["offering"] = service_offering(self.participant, provider)
+        registration = credentials["registration"]["credentialSubject"]["id"]
+        credentials["offering"] = service_offering(self.participant, provider, registration)
         return credentials
 
     def sign_all(self, credentials: dict[str, dict[str, Any]]) -> list[str]:
