@@ -16,12 +16,11 @@ from compliance_helpers import (
     variant,
 )
 
-from hansa.compliance.criteria import builtin_criteria
+from hansa.compliance.criteria import builtin_criteria, check_criteria
 from hansa.compliance.rules import (
     RuleContext,
     Submission,
     Submitted,
-    check_criteria,
     check_rules,
     digest_sri,
 )

@@ -1,4 +1,4 @@
-"""Rules across the credentials of one submission, and the criteria a label level requires.
+"""Rules across the credentials of one submission (the criteria are in :mod:`criteria`).
 
 Pure functions over plain data: a :class:`Submission` (the verified credentials, each
 with its issuer) and a :class:`RuleContext` (what the registry says). Every rule yields
@@ -19,7 +19,6 @@ from typing import Any
 
 import pycountry
 
-from hansa.compliance.criteria import CriteriaSet, Criterion, Level
 from hansa.compliance.violations import Violation
 
 GX = "https://w3id.org/gaia-x/development#"
@@ -270,7 +269,7 @@ class Rule:
 PRESENTATION = "#presentation"
 
 
-def _missing(rule: str, message: str, fix: str) -> Violation:
+def missing(rule: str, message: str, fix: str) -> Violation:
     return Violation(PRESENTATION, "/verifiableCredential", rule, message, fix)
 
 
@@ -283,7 +282,7 @@ def participant_credentials(ctx: RuleContext) -> Iterator[Violation]:
     for type_name, rule in ((LEGAL_PERSON, "rule.legal_person"), (ISSUER, "rule.issuer")):
         found = submission.with_type(type_name)
         if not found:
-            yield _missing(
+            yield missing(
                 f"{rule}.missing",
                 f"the presentation carries no {type_name} credential of the participant",
                 f"add the {type_name} credential that {submission.holder} signed",
@@ -481,122 +480,3 @@ BUILTIN_RULES: tuple[Rule, ...] = (
 def check_rules(ctx: RuleContext, rules: Sequence[Rule] = BUILTIN_RULES) -> list[Violation]:
     """Every violation of every rule, in rule order."""
     return [violation for rule in rules for violation in rule.check(ctx)]
-
-
-# --- criteria -----------------------------------------------------------------------------
-
-
-def _declared(criterion: Criterion, nodes: list[dict[str, Any]]) -> bool:
-    target = criterion.target
-    if target is None:
-        return False
-    if target.props:
-        return any(
-            value_of(node, prop) not in (None, "", [], {})
-            for node in nodes
-            for prop in target.props
-        )
-    return any(target.cls in types_of(node) for node in nodes)
-
-
-def _certified(criterion: Criterion, certificates: list[str]) -> bool:
-    return any(criterion.accepts_standard(title) for title in certificates)
-
-
-def _certificates(ctx: RuleContext, subject_id: str) -> list[str]:
-    """Titles of the standards a trusted assessment body certified ``subject_id`` under."""
-    titles = []
-    for credential in ctx.submission.with_type(CERTIFICATE):
-        if not ctx.is_assessment_body(credential.issuer):
-            continue
-        for _, subject in credential.subjects_of_type(CERTIFICATE):
-            about = subject.get("id")
-            # A certificate is about the offering when it sits in the offering's document:
-            # same IRI up to the fragment (offering ``.../x#cs``, certificate ``.../x#c5``).
-            if isinstance(about, str) and about.split("#")[0] == subject_id.split("#")[0]:
-                title = value_of(subject, "dcterms:title")
-                if isinstance(title, str):
-                    titles.append(title)
-    return titles
-
-
-def check_criteria(
-    ctx: RuleContext, criteria: CriteriaSet, level: Level
-) -> tuple[list[Criterion], list[Violation]]:
-    """The criteria ``level`` requires of this submission: those met, and a violation per miss."""
-    submission = ctx.submission
-    own_nodes = [
-        node
-        for c in submission.credentials
-        if c.issuer == submission.holder
-        for _, node in c.nodes()
-    ]
-    # (categories, subject id, where a missing declaration is reported)
-    scopes: list[tuple[frozenset[str], str, str, str]] = []
-    for credential, pointer, subject in submission.offerings():
-        data = DATA_PRODUCT in types_of(subject)
-        categories = (
-            DATA_CATEGORIES
-            if data
-            else frozenset(c.category for c in criteria.criteria)
-            - DATA_CATEGORIES
-            - PARTICIPANT_CATEGORIES
-        )
-        scopes.append((categories, str(subject.get("id", "")), credential.id, pointer))
-    for credential in submission.with_type(LEGAL_PERSON)[:1]:
-        pointer, subject = credential.subjects_of_type(LEGAL_PERSON)[0]
-        scopes.append((PARTICIPANT_CATEGORIES, str(subject.get("id", "")), credential.id, pointer))
-
-    met: dict[str, Criterion] = {}
-    violations: list[Violation] = []
-    for categories, subject_id, credential_id, pointer in scopes:
-        certificates = _certificates(ctx, subject_id)
-        for criterion in criteria.required(level, categories):
-            kind = criterion.evidence_at(level)
-            if kind == "declaration" and _declared(criterion, own_nodes):
-                met.setdefault(criterion.id, criterion)
-                continue
-            if kind == "certification" and _certified(criterion, certificates):
-                met.setdefault(criterion.id, criterion)
-                continue
-            violations.append(_unmet(criterion, level, kind, credential_id, pointer, subject_id))
-    if not scopes or (not met and not violations):
-        violations.append(
-            _missing(
-                "criteria.out_of_scope",
-                f"no criterion of level {level} applies to these credentials: levels 1 to 3 "
-                "label service offerings and data products",
-                "add the gx:ServiceOffering (or gx:DataProduct) credential to the presentation",
-            )
-        )
-    met_ids = {c.id for c in met.values()} - {v.rule.removeprefix("criterion.") for v in violations}
-    return [c for c in criteria.criteria if c.id in met_ids], violations
-
-
-def _unmet(
-    criterion: Criterion,
-    level: Level,
-    kind: str | None,
-    credential_id: str,
-    pointer: str,
-    subject_id: str,
-) -> Violation:
-    if kind == "certification":
-        standards = ", ".join(criterion.permissible_standards) or (
-            "none listed yet: the federation must add one before this level can be granted"
-        )
-        fix = (
-            f"present a {CERTIFICATE} credential about {subject_id}, issued by a "
-            f"conformity-assessment body this clearing house trusts, for one of: {standards}"
-        )
-    else:
-        target = criterion.target.describe() if criterion.target else "the evidence"
-        shown = f" ({criterion.declaration_must_show})" if criterion.declaration_must_show else ""
-        fix = f"declare {target}{shown} in a credential you sign"
-    return Violation(
-        credential_id,
-        pointer,
-        f"criterion.{criterion.id}",
-        f"{criterion.id} ({level}, by {kind}): {criterion.summary}",
-        fix,
-    )

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from hansa import __version__
-from hansa.compliance.criteria import LEVELS, Criterion, Level
+from hansa.compliance.criteria import LEVELS, Criterion, Level, check_criteria
 from hansa.compliance.registry import Registry
 from hansa.compliance.rules import (
     BUILTIN_RULES,
@@ -37,7 +37,6 @@ from hansa.compliance.rules import (
     RuleContext,
     Submission,
     Submitted,
-    check_criteria,
     check_rules,
     compact,
     types_of,
