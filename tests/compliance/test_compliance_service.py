@@ -481,3 +481,47 @@ def test_clock_decides_the_label_validity(node: Node, federation: Federation) ->
     )
     label = payload(issued.token)
     assert datetime.fromisoformat(label["validUntil"]) == fixed + timedelta(days=90)
+
+
+STRICTER_ISSUER_SHAPES = """
+@prefix sh: <http://www.w3.org/ns/shacl#> .
+@prefix gx: <https://w3id.org/gaia-x/development#> .
+@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
+
+gx:IssuerShape a sh:NodeShape ;
+    sh:targetClass gx:Issuer ;
+    sh:property [ sh:path gx:gaiaxTermsAndConditions ; sh:minCount 1 ] ,
+        [ sh:path gx:url ; sh:minCount 1 ] .
+gx:LegalPersonShape a sh:NodeShape ; sh:targetClass gx:LegalPerson .
+gx:VatIDShape a sh:NodeShape ; sh:targetClass gx:VatID .
+"""
+
+
+def test_installed_shapes_are_checked_from_then_on(node: Node, federation: Federation) -> None:
+    service = make_service(node, federation)
+    presentation = federation.presentation(federation.participant_credentials())
+    service.check(presentation, "SC")
+    service._compile = ShapeValidator
+    with pytest.raises(HansaError) as invalid:
+        service.install_shapes("broken", "1", "this is not turtle")
+    assert invalid.value.code == "shapes.invalid"
+    assert service.registry.list_shapes() == []
+
+    service.install_shapes("federation", "2026-1", STRICTER_ISSUER_SHAPES)
+    assert "gx:ServiceOffering" not in service.known_types()
+    with pytest.raises(ComplianceFailed) as failed:
+        service.check(presentation, "SC")
+    assert [(v.credential, v.rule) for v in failed.value.violations] == [
+        ("https://provider.example/credentials/issuer", "gx:IssuerShape/gx:url")
+    ]
+    # A clearing house that starts later checks with the newest installed shapes.
+    restarted = ComplianceService(
+        verifier=CredentialVerifier(
+            federation.pki.resolver, _no_status, node.identity.trust, _no_fetch
+        ),
+        shapes=SHAPES,
+        registry=service.registry,
+        issue=node.identity.issue_credential,
+        compile_shapes=ShapeValidator,
+    )
+    assert restarted.known_types() == service.known_types()

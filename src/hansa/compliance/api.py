@@ -246,7 +246,7 @@ def set_current_terms(request: Request, body: CurrentTermsRequest) -> dict[str, 
     "/registry/shapes", dependencies=admin, status_code=201, summary="Install a shapes graph"
 )
 def install_shapes(request: Request, body: ShapesRequest) -> dict[str, Any]:
-    return _service(request).registry.install_shapes(body.name, body.version, body.turtle).to_json()
+    return _service(request).install_shapes(body.name, body.version, body.turtle).to_json()
 
 
 @router.put("/registry/criteria", dependencies=admin, summary="Replace the criteria table")

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hansa.compliance.criteria import CriteriaSet, builtin_criteria, load_criteria
 from hansa.compliance.models import CriteriaSet as CriteriaRow
 from hansa.compliance.models import InstalledShapes, TermsVersion, TrustedParty
-from hansa.db import transaction
+from hansa.db import transaction, utcnow
 from hansa.errors import BadRequest, Conflict, NotFound
 from hansa.identity.did import did_method
 from hansa.identity.trust import TrustAnchorService
@@ -307,6 +307,7 @@ class Registry:
                 session.add(row)
             else:
                 row.version, row.sha256, row.turtle, row.active = version, digest, turtle, True
+                row.installed_at = utcnow()
             session.flush()
             return ShapesInfo(name, version, digest, True, row.installed_at)
 
@@ -314,6 +315,17 @@ class Registry:
         with self._sessions() as session:
             rows = session.scalars(select(InstalledShapes).order_by(InstalledShapes.name))
             return [ShapesInfo(r.name, r.version, r.sha256, r.active, r.installed_at) for r in rows]
+
+    def newest_shapes(self) -> str | None:
+        """The Turtle of the most recently installed active shapes graph, if any."""
+        with self._sessions() as session:
+            row = session.scalars(
+                select(InstalledShapes)
+                .where(InstalledShapes.active)
+                .order_by(InstalledShapes.installed_at.desc())
+                .limit(1)
+            ).first()
+            return row.turtle if row is not None else None
 
     def shapes_turtle(self, name: str) -> str:
         with self._sessions() as session:

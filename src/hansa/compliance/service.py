@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from hansa import __version__
 from hansa.compliance.criteria import LEVELS, Criterion, Level, check_criteria
-from hansa.compliance.registry import Registry
+from hansa.compliance.registry import Registry, ShapesInfo
 from hansa.compliance.rules import (
     BUILTIN_RULES,
     GX,
@@ -221,6 +221,7 @@ class ComplianceService:
         rules: Sequence[Rule] = BUILTIN_RULES,
         limits: ComplianceLimits | None = None,
         engine_version: str = __version__,
+        compile_shapes: Callable[[str], ShapeChecker] | None = None,
     ) -> None:
         self._verifier = verifier
         self._shapes = shapes
@@ -231,6 +232,25 @@ class ComplianceService:
         self.limits = limits or ComplianceLimits()
         self.engine_version = f"hansa-{engine_version}"
         self._known: frozenset[str] | None = None
+        # With a compiler, shapes installed in the registry replace the given ones: the
+        # newest installed graph now, and each one installed through this service later.
+        self._compile = compile_shapes
+        newest = registry.newest_shapes() if compile_shapes is not None else None
+        if compile_shapes is not None and newest is not None:
+            self._shapes = compile_shapes(newest)
+
+    def install_shapes(self, name: str, version: str, turtle: str) -> ShapesInfo:
+        """Record a shapes graph in the registry and, given a compiler, check with it now.
+
+        It is compiled first: a graph the checker cannot use is refused before it is stored.
+        Other processes of the clearing house pick it up when they start.
+        """
+        checker = self._compile(turtle) if self._compile is not None else None
+        info = self.registry.install_shapes(name, version, turtle)
+        if checker is not None:
+            self._shapes = checker
+            self._known = None
+        return info
 
     def known_types(self) -> list[str]:
         """Every credential type the installed shapes can check (``gx:`` form)."""
