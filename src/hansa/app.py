@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from hansa import __version__
@@ -13,7 +16,17 @@ from hansa.web import BodyLimitMiddleware, install_error_handlers
 def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
     """An ASGI app serving ``settings.roles``; ``node`` may be given to share one in tests."""
     node = node or Node.open(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Background work runs while the app is served, and stops with it.
+        node.start_workers()
+        yield
+        if node.outbox is not None:
+            node.outbox.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title=f"Hansa node {settings.name}",
         version=__version__,
         description="A Hansa node: identity, clearing house, catalogue and connector roles.",
@@ -40,6 +53,13 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
         app.include_router(connector_management_router)
         app.include_router(dsp_catalog_router)
         app.include_router(dspace_version_router)
+
+        from hansa.connector.negotiation_api import consumer_router, provider_router
+        from hansa.connector.negotiation_management_api import router as negotiation_router
+
+        app.include_router(provider_router)
+        app.include_router(consumer_router)
+        app.include_router(negotiation_router)
     from hansa.policy.api import router as policy_router
 
     app.include_router(policy_router)

@@ -5,5 +5,6 @@ from __future__ import annotations
 import hansa.catalogue.models  # noqa: F401
 import hansa.compliance.models  # noqa: F401
 import hansa.connector.models
+import hansa.connector.process_models
 import hansa.connector.provider_models
 import hansa.identity.models  # noqa: F401

@@ -22,6 +22,9 @@ from hansa.connector.credential_service import (
 from hansa.connector.credential_store import CredentialStore
 from hansa.connector.data_address import DataAddressRules
 from hansa.connector.dcp import DcpAuthenticator
+from hansa.connector.negotiations import TOPIC as NEGOTIATION_TOPIC
+from hansa.connector.negotiations import NegotiationService
+from hansa.connector.outbox import OutboxWorker
 from hansa.connector.replay import ReplayGuard
 from hansa.db import make_engine, make_session_factory, migrate
 from hansa.fetch import GuardedClient
@@ -71,6 +74,9 @@ class Node:
     catalog: CatalogService | None = None
     dsp_auth: DcpAuthenticator | None = None
     """Authenticates DSP protocol requests (DCP self-issued ID tokens)."""
+    negotiations: NegotiationService | None = None
+    outbox: OutboxWorker | None = None
+    """Delivers protocol messages (negotiation, transfer) in the background; see start_workers."""
 
     @classmethod
     def open(cls, settings: Settings, *, run_migrations: bool = True) -> Node:
@@ -150,8 +156,29 @@ class Node:
             node.catalog = CatalogService(
                 node.assets, DspEndpoint(participant_id=did, base_url=settings.base_url)
             )
+            node.outbox = OutboxWorker(sessions)
+            node.negotiations = NegotiationService(
+                sessions=sessions,
+                did=did,
+                base_url=settings.base_url,
+                http=http,
+                sts=node.sts,
+                claims_client=node.claims_client,
+                assets=node.assets,
+                wake=node.outbox.wake,
+                allow_loopback_callbacks=settings.http.allow_loopback,
+                allow_private_callbacks=settings.http.allow_private,
+            )
+            node.outbox.register(NEGOTIATION_TOPIC, node.negotiations)
         return node
 
+    def start_workers(self) -> None:
+        """Start background work (the outbox); messages a past run left pending go out now."""
+        if self.outbox is not None:
+            self.outbox.start()
+
     def close(self) -> None:
+        if self.outbox is not None:
+            self.outbox.stop()
         self.http.close()
         self.engine.dispose()

@@ -144,6 +144,7 @@ class LocalFederation:
                 settings.admin_api_key.get_secret_value(),  # type: ignore[union-attr]
             )
             server.start()
+            node.start_workers()
         return self.nodes
 
     def stop(self) -> None:

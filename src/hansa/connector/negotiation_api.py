@@ -1,0 +1,211 @@
+"""DSP 2025-1 contract negotiation endpoints (HTTPS binding), provider and consumer callbacks.
+
+Provider, under ``{base}/dsp/2025-1``::
+
+    POST /negotiations/request                         ContractRequestMessage -> 201
+    GET  /negotiations/{providerPid}                   -> ContractNegotiation
+    POST /negotiations/{providerPid}/request           ContractRequestMessage (counter-offer)
+    POST /negotiations/{providerPid}/events            ContractNegotiationEventMessage (ACCEPTED)
+    POST /negotiations/{providerPid}/agreement/verification
+    POST /negotiations/{providerPid}/termination
+
+Consumer, under its callback address ``{base}/dsp/2025-1/callback``::
+
+    GET  /negotiations/{consumerPid}
+    POST /negotiations/{consumerPid}/offers | /agreement | /events | /termination
+
+Every request needs a DCP ID token (``node.dsp_auth``). Errors are
+``ContractNegotiationError`` bodies that are also RFC 9457 problems: 400 for a schema-invalid
+message or a transition the state machine refuses, 401 for a bad token, 403 when the offer's
+policy does not allow the caller (with the reasons), 404 for a negotiation that does not
+exist or is not the caller's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from hansa.connector import dsp_messages as dsp
+from hansa.connector.catalog import DSP_BASE_PATH, AuthenticatedCaller
+from hansa.connector.catalog_api import DspCaller
+from hansa.connector.dcp import IdTokenClaims
+from hansa.connector.negotiation_states import Party
+from hansa.connector.negotiations import CALLBACK_PATH, NegotiationService
+from hansa.errors import BadRequest, ConfigurationError, HansaError
+from hansa.web import json_depth
+
+
+def negotiation_error_body(
+    error: HansaError, *, provider_pid: str, consumer_pid: str, instance: str
+) -> dict[str, Any]:
+    """A ``ContractNegotiationError`` that is also an RFC 9457 problem."""
+    problem = {k: v for k, v in error.to_problem(instance).items() if k != "code"}
+    explanation = error.extra.get("explanation")
+    reason = explanation if isinstance(explanation, list) and explanation else error.detail
+    body = dsp.contract_negotiation_error(
+        provider_pid=provider_pid, consumer_pid=consumer_pid, code=error.code, reason=reason
+    )
+    return {**problem, **body}
+
+
+async def _pids(request: Request, error: HansaError) -> tuple[str, str]:
+    provider = error.extra.get("providerPid")
+    consumer = error.extra.get("consumerPid")
+    try:
+        sent = json.loads(await request.body() or b"null")
+    except ValueError:
+        sent = None
+    if isinstance(sent, dict):
+        provider = provider or sent.get("providerPid")
+        consumer = consumer or sent.get("consumerPid")
+    pid = request.path_params.get("pid")
+    if pid and request.url.path.startswith(CALLBACK_PATH):
+        consumer = consumer or pid
+    elif pid:
+        provider = provider or pid
+    # The schema wants strings; an unknown pid is the empty string.
+    return (
+        provider if isinstance(provider, str) else "",
+        consumer if isinstance(consumer, str) else "",
+    )
+
+
+class NegotiationErrorRoute(APIRoute):
+    """A route whose errors answer as DSP ContractNegotiationErrors."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except HansaError as exc:
+                error = exc
+            except RequestValidationError as exc:
+                first = exc.errors()[0] if exc.errors() else {}
+                malformed = first.get("type") == "json_invalid"
+                error = BadRequest(
+                    "the request body is not valid JSON"
+                    if malformed
+                    else f"the request is not a valid message: {first.get('msg', '')}",
+                    code="request.malformed_json" if malformed else "dsp.invalid_message",
+                )
+            provider_pid, consumer_pid = await _pids(request, error)
+            body = negotiation_error_body(
+                error,
+                provider_pid=provider_pid,
+                consumer_pid=consumer_pid,
+                instance=request.url.path,
+            )
+            headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
+            return JSONResponse(body, status_code=error.status_code, headers=headers)
+
+        return route
+
+
+provider_router = APIRouter(
+    prefix=DSP_BASE_PATH, tags=["dsp negotiation"], route_class=NegotiationErrorRoute
+)
+consumer_router = APIRouter(
+    prefix=CALLBACK_PATH, tags=["dsp negotiation (consumer)"], route_class=NegotiationErrorRoute
+)
+Message = Annotated[Any, Body()]
+
+
+def _service(request: Request, body: Any = None) -> NegotiationService:
+    if body is not None:
+        json_depth(body, request.app.state.settings.api.max_json_depth)
+    service: NegotiationService | None = getattr(request.app.state.node, "negotiations", None)
+    if service is None:
+        raise ConfigurationError(
+            "this node does not negotiate contracts (enable the connector role)",
+            code="negotiation.disabled",
+        )
+    return service
+
+
+def _answer(answer: tuple[int, dict[str, Any]]) -> JSONResponse:
+    return JSONResponse(answer[1], status_code=answer[0])
+
+
+def _receive(
+    request: Request, caller: AuthenticatedCaller, role: Party, pid: str, body: Any, kind: str
+) -> JSONResponse:
+    service = _service(request, body)
+    return _answer(
+        service.receive(caller.did, role, pid, body, path=request.url.path, expected_type=kind)
+    )
+
+
+# --- provider -----------------------------------------------------------------------------
+
+
+@provider_router.post("/negotiations/request", status_code=201, summary="Request an offer")
+def request_contract(request: Request, caller: DspCaller, body: Message) -> JSONResponse:
+    service = _service(request, body)
+    claims = caller if isinstance(caller, IdTokenClaims) else None
+    return _answer(service.receive_request(caller.did, claims, body, path=request.url.path))
+
+
+@provider_router.get("/negotiations/{pid}", summary="A negotiation (provider side)")
+def get_as_provider(request: Request, caller: DspCaller, pid: str) -> JSONResponse:
+    return JSONResponse(_service(request).get(caller.did, "provider", pid))
+
+
+@provider_router.post("/negotiations/{pid}/request", summary="Counter-offer of the consumer")
+def counter_request(request: Request, caller: DspCaller, pid: str, body: Message) -> JSONResponse:
+    return _receive(request, caller, "provider", pid, body, "ContractRequestMessage")
+
+
+@provider_router.post("/negotiations/{pid}/events", summary="The consumer accepts an offer")
+def provider_event(request: Request, caller: DspCaller, pid: str, body: Message) -> JSONResponse:
+    return _receive(request, caller, "provider", pid, body, "ContractNegotiationEventMessage")
+
+
+@provider_router.post("/negotiations/{pid}/agreement/verification", summary="Verification")
+def verification(request: Request, caller: DspCaller, pid: str, body: Message) -> JSONResponse:
+    return _receive(request, caller, "provider", pid, body, "ContractAgreementVerificationMessage")
+
+
+@provider_router.post("/negotiations/{pid}/termination", summary="The consumer terminates")
+def provider_termination(
+    request: Request, caller: DspCaller, pid: str, body: Message
+) -> JSONResponse:
+    return _receive(request, caller, "provider", pid, body, "ContractNegotiationTerminationMessage")
+
+
+# --- consumer callbacks -------------------------------------------------------------------
+
+
+@consumer_router.get("/negotiations/{pid}", summary="A negotiation (consumer side)")
+def get_as_consumer(request: Request, caller: DspCaller, pid: str) -> JSONResponse:
+    return JSONResponse(_service(request).get(caller.did, "consumer", pid))
+
+
+@consumer_router.post("/negotiations/{pid}/offers", summary="Counter-offer of the provider")
+def offers(request: Request, caller: DspCaller, pid: str, body: Message) -> JSONResponse:
+    return _receive(request, caller, "consumer", pid, body, "ContractOfferMessage")
+
+
+@consumer_router.post("/negotiations/{pid}/agreement", summary="The provider's agreement")
+def agreement(request: Request, caller: DspCaller, pid: str, body: Message) -> JSONResponse:
+    return _receive(request, caller, "consumer", pid, body, "ContractAgreementMessage")
+
+
+@consumer_router.post("/negotiations/{pid}/events", summary="The provider finalizes")
+def consumer_event(request: Request, caller: DspCaller, pid: str, body: Message) -> JSONResponse:
+    return _receive(request, caller, "consumer", pid, body, "ContractNegotiationEventMessage")
+
+
+@consumer_router.post("/negotiations/{pid}/termination", summary="The provider terminates")
+def consumer_termination(
+    request: Request, caller: DspCaller, pid: str, body: Message
+) -> JSONResponse:
+    return _receive(request, caller, "consumer", pid, body, "ContractNegotiationTerminationMessage")

@@ -1,0 +1,111 @@
+"""Management API of contract negotiation (admin key).
+
+POST /management/negotiations              start one as consumer: {providerAddress, providerDid?,
+                                           offer? | offerId}; the offer is looked up in the
+                                           provider's catalog when only its id is given
+GET  /management/negotiations              newest first (?state=FINALIZED)
+GET  /management/negotiations/{id}         one, with its state history and agreement
+POST /management/negotiations/{id}/{action}  agree | offer | accept | request | verify | terminate
+POST /management/ping                      an echo (the benchmark's bare round trip)
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from hansa.connector.catalog import DSP_BASE_PATH
+from hansa.connector.negotiation_lookup import find_offer
+from hansa.connector.negotiations import NegotiationService
+from hansa.errors import BadRequest, ConfigurationError
+from hansa.identity.did import did_web_from_url
+from hansa.web import AdminAuth, json_depth
+
+router = APIRouter(prefix="/management", tags=["connector negotiation"], dependencies=[AdminAuth])
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+class StartNegotiation(_Strict):
+    provider_address: str = Field(
+        description="the provider's DSP endpoint, e.g. https://provider.example/dsp/2025-1 "
+        "(a base URL without the DSP path is completed)"
+    )
+    provider_did: str | None = Field(None, description="default: did:web of the address")
+    offer_id: str | None = Field(None, description="an offer @id from the provider's catalog")
+    offer: dict[str, Any] | None = Field(
+        None, description="the offer as the catalog shows it, with target = the dataset @id"
+    )
+
+
+class Action(_Strict):
+    offer: dict[str, Any] | None = None
+    reason: str | None = Field(None, max_length=2000)
+
+
+def _service(request: Request) -> NegotiationService:
+    service: NegotiationService | None = getattr(request.app.state.node, "negotiations", None)
+    if service is None:
+        raise ConfigurationError(
+            "this node does not negotiate contracts (enable the connector role)",
+            code="negotiation.disabled",
+        )
+    return service
+
+
+def dsp_address(address: str) -> str:
+    """The DSP endpoint of a provider given by its base URL or its DSP endpoint."""
+    address = address.rstrip("/")
+    return address if address.endswith(DSP_BASE_PATH) else address + DSP_BASE_PATH
+
+
+@router.post("/negotiations", status_code=201, summary="Negotiate a provider's offer")
+def start(request: Request, body: StartNegotiation) -> dict[str, Any]:
+    service = _service(request)
+    address = dsp_address(body.provider_address)
+    did = body.provider_did or did_web_from_url(address.removesuffix(DSP_BASE_PATH))
+    offer = body.offer
+    if offer is None:
+        if body.offer_id is None:
+            raise BadRequest(
+                "name the offer: offerId (looked up in the provider's catalog) or offer",
+                code="negotiation.offer_missing",
+                pointer="/offerId",
+            )
+        node = request.app.state.node
+        offer = find_offer(node.http, node.sts, address, did, body.offer_id)
+    json_depth(offer, request.app.state.settings.api.max_json_depth)
+    return service.start(provider_address=address, provider_did=did, offer=offer)
+
+
+@router.get("/negotiations", summary="Negotiations, newest first")
+def list_negotiations(
+    request: Request, state: Annotated[str | None, Query()] = None
+) -> list[dict[str, Any]]:
+    return _service(request).list(state)
+
+
+@router.get("/negotiations/{pid}", summary="One negotiation")
+def get_negotiation(request: Request, pid: str) -> dict[str, Any]:
+    return _service(request).view(pid)
+
+
+@router.post("/negotiations/{pid}/{action}", summary="Our next move on a negotiation")
+def act(
+    request: Request,
+    pid: str,
+    action: Literal["agree", "offer", "accept", "request", "verify", "terminate"],
+    body: Action | None = None,
+) -> dict[str, Any]:
+    body = body or Action()
+    return _service(request).act(pid, action, offer=body.offer, reason=body.reason)
+
+
+@router.post("/ping", summary="Echo (a bare authenticated round trip)")
+def ping(body: dict[str, Any]) -> dict[str, Any]:
+    return body

@@ -1,0 +1,706 @@
+"""Contract negotiation (DSP 2025-1) between real nodes: both sides, persisted, with an outbox.
+
+Every state change and the message it causes are written in one transaction (the message
+into the outbox, :mod:`hansa.connector.outbox`), then the outbox worker is woken; the
+worker sends the message with a DCP ID token for the counterparty and retries under the
+same message id. Inbound messages are validated against the DSP schema, checked against
+the state machine (:mod:`hansa.connector.negotiation_states`), applied once (a repeated
+message gets its first answer, :mod:`hansa.connector.inbound`) and may only touch a
+negotiation whose counterparty sent them: any other is "not found" (404), never revealed.
+
+Provider: a contract request names one of its published offers (the same terms, else 400
+``negotiation.offer_mismatch``); the consumer's claims the policy reads are fetched from
+its credential service (DCP) and the policy is evaluated; a refusal is recorded as
+TERMINATED and answered 403 ``negotiation.policy_not_satisfied`` with the reasons. With
+``auto_accept`` (the default) the provider agrees at once, and finalizes on verification.
+
+Consumer: :meth:`NegotiationService.start` requests an offer; an agreement that grants
+exactly the requested terms is verified automatically, a counter-offer with the same
+terms accepted; anything else waits for the management API (accept, request, terminate).
+
+Paths: provider endpoints under ``{base}/dsp/2025-1``; the consumer's callback address
+is ``{base}/dsp/2025-1/callback`` (so that provider and consumer ``GET /negotiations/{pid}``
+do not collide on one node).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hansa.connector import dsp_messages as dsp
+from hansa.connector.assets import AssetService
+from hansa.connector.catalog import DSP_BASE_PATH, visible_offers
+from hansa.connector.credential_service import CredentialServiceClient, SecureTokenService
+from hansa.connector.dcp import IdTokenClaims
+from hansa.connector.dsp_offer import offer_json
+from hansa.connector.dsp_schemas import validate_message
+from hansa.connector.inbound import already_processed, message_digest, remember_processed
+from hansa.connector.negotiation_states import (
+    AGREEMENT_VERIFICATION,
+    CONTRACT_AGREEMENT,
+    CONTRACT_OFFER,
+    CONTRACT_REQUEST,
+    EVENT_ACCEPTED,
+    EVENT_FINALIZED,
+    NEGOTIATION_TERMINATION,
+    NegotiationState,
+    Party,
+    negotiation_message_kind,
+    negotiation_transition,
+)
+from hansa.connector.negotiation_terms import (
+    agreement_for,
+    consumer_from_credentials,
+    same_terms,
+    scopes_for_policy,
+)
+from hansa.connector.outbox import OutboundMessage, enqueue
+from hansa.connector.process_models import ContractNegotiationRecord as Record
+from hansa.db import transaction, utcnow
+from hansa.errors import BadRequest, Conflict, Forbidden, HansaError, NotFound
+from hansa.fetch import GuardedClient, HttpStatusError
+from hansa.fetch_guard import classify_address
+from hansa.policy import EvaluationContext, EvaluationRequest, evaluate, parse_policy
+from hansa.policy.errors import PolicyError
+
+TOPIC = "negotiation"
+CALLBACK_PATH = DSP_BASE_PATH + "/callback"
+Answer = tuple[int, dict[str, Any]]
+
+# Where each message goes: provider endpoints (sent by the consumer) and callbacks.
+_TO_PROVIDER = {
+    CONTRACT_REQUEST: "/negotiations/{pid}/request",
+    EVENT_ACCEPTED: "/negotiations/{pid}/events",
+    AGREEMENT_VERIFICATION: "/negotiations/{pid}/agreement/verification",
+    NEGOTIATION_TERMINATION: "/negotiations/{pid}/termination",
+}
+_TO_CONSUMER = {
+    CONTRACT_OFFER: "/negotiations/{pid}/offers",
+    CONTRACT_AGREEMENT: "/negotiations/{pid}/agreement",
+    EVENT_FINALIZED: "/negotiations/{pid}/events",
+    NEGOTIATION_TERMINATION: "/negotiations/{pid}/termination",
+}
+
+
+def _other(role: Party) -> Party:
+    return "consumer" if role == "provider" else "provider"
+
+
+def _new_pid() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def check_callback_address(url: Any, *, allow_loopback: bool, allow_private: bool) -> str:
+    """Refuse a callback address the node would never call (``negotiation.callback_refused``).
+
+    Host names are checked again, resolved, by the outbound guard when the message is sent.
+    """
+    if not isinstance(url, str):
+        raise BadRequest(
+            "an initiating ContractRequestMessage needs a callbackAddress",
+            code="negotiation.callback_missing",
+            pointer="/callbackAddress",
+        )
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        parsed = None
+    if parsed is None or parsed.scheme not in ("https", "http") or not parsed.host:
+        raise BadRequest(
+            f"callbackAddress {url[:200]!r} is not an https:// URL",
+            code="negotiation.callback_refused",
+            pointer="/callbackAddress",
+        )
+    try:
+        kind = classify_address(ipaddress.ip_address(parsed.host))
+    except ValueError:
+        kind = "loopback" if parsed.host == "localhost" else "global"
+    allowed = {"global"} | ({"loopback"} if allow_loopback else set())
+    allowed |= {"private"} if allow_private else set()
+    if kind not in allowed:
+        raise BadRequest(
+            f"callbackAddress {url[:200]} points at a {kind.replace('_', '-')} address; "
+            "this node sends protocol messages only to public addresses",
+            code="negotiation.callback_refused",
+            pointer="/callbackAddress",
+        )
+    return url.rstrip("/")
+
+
+class NegotiationService:
+    """Both sides of contract negotiation for one node; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        did: str,
+        base_url: str,
+        http: GuardedClient,
+        sts: SecureTokenService,
+        claims_client: CredentialServiceClient | None,
+        assets: AssetService | None,
+        wake: Callable[[], None] = lambda: None,
+        auto_accept: bool = True,
+        allow_loopback_callbacks: bool = False,
+        allow_private_callbacks: bool = False,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self.did = did
+        self.endpoint_url = base_url.rstrip("/") + DSP_BASE_PATH
+        self.callback_url = base_url.rstrip("/") + CALLBACK_PATH
+        self._http = http
+        self._sts = sts
+        self._claims = claims_client
+        self._assets = assets
+        self.wake = wake
+        self.auto_accept = auto_accept
+        self._allow_loopback = allow_loopback_callbacks
+        self._allow_private = allow_private_callbacks
+        self._clock = clock
+
+    # --- state changes (inside a transaction) --------------------------------------------
+
+    def _lock(self, session: Session, pid: str, role: Party) -> Record | None:
+        if session.get_bind().dialect.name == "sqlite":
+            # Take SQLite's write lock before reading, so no other writer slips in between.
+            session.execute(update(Record).where(Record.id == pid).values(state=Record.state))
+        return session.scalars(
+            select(Record).where(Record.id == pid, Record.role == role).with_for_update()
+        ).first()
+
+    def _move(self, record: Record, kind: str, sender: Party) -> NegotiationState:
+        current = NegotiationState(record.state) if record.state else None
+        target = negotiation_transition(current, kind, role=record.role, sender=sender)  # type: ignore[arg-type]
+        now = self._clock()
+        record.state = target.value
+        record.history = [*(record.history or []), {"state": target.value, "at": now.isoformat()}]
+        record.updated_at = now
+        return target
+
+    def _send(
+        self,
+        session: Session,
+        record: Record,
+        body: dict[str, Any],
+        scopes: list[str] | None = None,
+    ) -> None:
+        """Move the state for a message we send and put the message in the outbox."""
+        kind = negotiation_message_kind(body)
+        self._move(record, kind, record.role)  # type: ignore[arg-type]
+        initial = kind == CONTRACT_REQUEST and "callbackAddress" in body
+        if record.role == "consumer":
+            path = "/negotiations/request" if initial else _TO_PROVIDER[kind]
+        else:
+            path = _TO_CONSUMER[kind]
+        if not initial and record.counterparty_pid is None:
+            raise Conflict(
+                "the provider has not answered the request yet (its pid is unknown); try again",
+                code="negotiation.counterparty_pid_unknown",
+            )
+        validate_message(body)
+        enqueue(
+            session,
+            topic=TOPIC,
+            process_id=record.id,
+            target_url=record.counterparty_address + path.format(pid=record.counterparty_pid),
+            audience=record.counterparty_did,
+            body=body,
+            scopes=scopes or (),
+        )
+
+    def _pids(self, record: Record) -> dict[str, str]:
+        other = record.counterparty_pid or ""
+        if record.role == "provider":
+            return {"provider_pid": record.id, "consumer_pid": other}
+        return {"provider_pid": other, "consumer_pid": record.id}
+
+    def _ack(self, record: Record) -> dict[str, Any]:
+        return dsp.contract_negotiation(**self._pids(record), state=record.state)
+
+    def _terminate(self, session: Session, record: Record, code: str, reason: str) -> None:
+        record.error_code, record.error_reason = code, reason
+        body = dsp.contract_negotiation_termination_message(
+            **self._pids(record), code=code, reason=reason
+        )
+        self._send(session, record, body)
+
+    def _agree(self, session: Session, record: Record) -> None:
+        now = self._clock()
+        agreement = agreement_for(
+            record.offer,
+            agreement_id=_new_pid(),
+            target=record.dataset_id or str(record.offer.get("target", "")),
+            provider_did=self.did,
+            consumer_did=record.counterparty_did,
+            timestamp=now,
+        )
+        record.agreement, record.agreement_id = agreement, agreement["@id"]
+        body = dsp.contract_agreement_message(**self._pids(record), agreement=agreement)
+        self._send(session, record, body)
+
+    # --- provider: the initial contract request -----------------------------------------
+
+    def receive_request(
+        self, caller_did: str, id_token: IdTokenClaims | None, body: Any, *, path: str
+    ) -> Answer:
+        """``POST /negotiations/request``: a consumer asks for one of our offers (201)."""
+        validate_message(body, expected_type="ContractRequestMessage")
+        if "providerPid" in body:
+            raise BadRequest(
+                "an initiating ContractRequestMessage has no providerPid; send counter-offers to "
+                "/negotiations/{providerPid}/request",
+                code="negotiation.unexpected_provider_pid",
+                pointer="/providerPid",
+            )
+        callback = check_callback_address(
+            body.get("callbackAddress"),
+            allow_loopback=self._allow_loopback,
+            allow_private=self._allow_private,
+        )
+        digest = message_digest(path, body)
+        with self._sessions() as session:
+            done = already_processed(session, caller_did, digest)
+        if done is not None:
+            return done
+        offer = body["offer"]
+        asset_id, policy = self._published(caller_did, offer)
+        denial = self._deny_reason(caller_did, id_token, asset_id, policy)
+        record = Record(
+            id=_new_pid(),
+            role="provider",
+            state="",
+            counterparty_did=caller_did,
+            counterparty_pid=body["consumerPid"],
+            counterparty_address=callback,
+            offer_id=offer["@id"],
+            dataset_id=asset_id,
+            offer=dict(offer),
+            history=[],
+        )
+        try:
+            with transaction(self._sessions) as session:
+                session.add(record)
+                self._move(record, CONTRACT_REQUEST, "consumer")
+                answer: Answer = (201, self._ack(record))
+                if denial is not None:
+                    record.error_code, record.error_reason = denial.code, denial.detail
+                    self._move(record, NEGOTIATION_TERMINATION, "provider")
+                elif self.auto_accept:
+                    self._agree(session, record)
+                if denial is None:
+                    remember_processed(
+                        session,
+                        sender=caller_did,
+                        digest=digest,
+                        process_id=record.id,
+                        status_code=answer[0],
+                        response=answer[1],
+                    )
+        except IntegrityError:
+            # The same request twice at once, or a consumerPid reused: answer as before.
+            with self._sessions() as session:
+                done = already_processed(session, caller_did, digest)
+            if done is not None:
+                return done
+            raise Conflict(
+                f"a negotiation with consumerPid {body['consumerPid']!r} exists already; "
+                "use a new consumerPid for a new negotiation",
+                code="negotiation.consumer_pid_taken",
+                pointer="/consumerPid",
+            ) from None
+        if denial is not None:
+            denial.extra.update(providerPid=record.id, consumerPid=body["consumerPid"])
+            raise denial
+        self.wake()
+        return answer
+
+    def _published(self, caller_did: str, offer: Mapping[str, Any]) -> tuple[str, Any]:
+        """The asset and stored policy of the published offer the request names, unchanged."""
+        offer_id = offer.get("@id")
+        target = offer.get("target")
+        unknown = BadRequest(
+            f"this provider publishes no offer {offer_id!r}; take an offer from its catalog",
+            code="negotiation.offer_unknown",
+            pointer="/offer/@id",
+        )
+        if self._assets is None or not isinstance(offer_id, str):
+            raise unknown
+        try:
+            published = self._assets.get_offer(offer_id)
+            offered = self._assets.offered_asset(published.asset_id)
+        except NotFound:
+            raise unknown from None
+        visible = {o.id: p for o, p in visible_offers(offered, caller_did)}
+        if offer_id not in visible:
+            raise unknown
+        policy = visible[offer_id]
+        if target not in (None, published.asset_id) or not same_terms(
+            offer, offer_json(offer_id, policy.document)
+        ):
+            raise BadRequest(
+                f"the offer differs from the published offer {offer_id!r} (its rules or its "
+                f"target {published.asset_id!r}); request it as the catalog shows it",
+                code="negotiation.offer_mismatch",
+                pointer="/offer",
+            )
+        return published.asset_id, policy
+
+    def _deny_reason(
+        self, caller_did: str, id_token: IdTokenClaims | None, asset_id: str, policy: Any
+    ) -> HansaError | None:
+        """Why the consumer may not have the offer, or None when its policy allows it."""
+        parsed = parse_policy(policy.document)
+        scopes = scopes_for_policy(parsed)
+        credentials: list[dict[str, Any]] = []
+        if scopes:
+            if self._claims is None or id_token is None:
+                return Forbidden(
+                    "the offer's policy reads the consumer's credentials, and no DCP token "
+                    "with an access token was given",
+                    code="negotiation.policy_not_satisfied",
+                )
+            try:
+                presented = self._claims.fetch_claims(id_token, scopes)
+            except HansaError as exc:
+                return Forbidden(
+                    f"the consumer's credentials could not be obtained: {exc.detail}",
+                    code="negotiation.policy_not_satisfied",
+                    cause=exc.code,
+                )
+            credentials = [c.credential for c in presented.credentials]
+        decision = evaluate(
+            parsed,
+            EvaluationRequest(
+                action="use",
+                consumer=consumer_from_credentials(caller_did, credentials),
+                context=EvaluationContext(now=self._clock()),
+                target=asset_id,
+            ),
+        )
+        if decision.allowed:
+            return None
+        return Forbidden(
+            f"the offer's policy does not allow this consumer: {decision.reason}",
+            code="negotiation.policy_not_satisfied",
+            explanation=decision.explain(),
+        )
+
+    # --- both sides: messages on an existing negotiation --------------------------------
+
+    def receive(
+        self, caller_did: str, role: Party, pid: str, body: Any, *, path: str, expected_type: str
+    ) -> Answer:
+        """A message on negotiation ``pid`` where we play ``role`` (200 + ContractNegotiation)."""
+        validate_message(body, expected_type=expected_type)
+        kind = negotiation_message_kind(body)
+        digest = message_digest(path, body)
+        sent = False
+        with transaction(self._sessions) as session:
+            done = already_processed(session, caller_did, digest)
+            if done is not None:
+                return done
+            record = self._lock(session, pid, role)
+            if record is None or record.counterparty_did != caller_did:
+                raise NotFound(
+                    f"there is no contract negotiation {pid!r} with you",
+                    code="negotiation.not_found",
+                )
+            self._check_pids(record, body)
+            self._move(record, kind, _other(role))
+            answer: Answer = (200, self._ack(record))
+            sent = self._react(session, record, kind, body)
+            remember_processed(
+                session,
+                sender=caller_did,
+                digest=digest,
+                process_id=record.id,
+                status_code=answer[0],
+                response=answer[1],
+            )
+        if sent:
+            self.wake()
+        return answer
+
+    def _check_pids(self, record: Record, body: Mapping[str, Any]) -> None:
+        ours, theirs = (
+            ("providerPid", "consumerPid")
+            if record.role == "provider"
+            else ("consumerPid", "providerPid")
+        )
+        if body.get(ours) != record.id:
+            raise BadRequest(
+                f"{ours} {body.get(ours)!r} does not name this negotiation ({record.id})",
+                code="negotiation.pid_mismatch",
+                pointer=f"/{ours}",
+            )
+        if record.counterparty_pid is None:
+            record.counterparty_pid = body.get(theirs)
+        elif body.get(theirs) != record.counterparty_pid:
+            raise BadRequest(
+                f"{theirs} {body.get(theirs)!r} is not {record.counterparty_pid!r}",
+                code="negotiation.pid_mismatch",
+                pointer=f"/{theirs}",
+            )
+
+    def _react(self, session: Session, record: Record, kind: str, body: Mapping[str, Any]) -> bool:
+        """Apply what an inbound message carries and answer it automatically when we may."""
+        if kind == NEGOTIATION_TERMINATION:
+            record.error_code = body.get("code")
+            reason = body.get("reason")
+            record.error_reason = "; ".join(map(str, reason)) if isinstance(reason, list) else None
+            return False
+        if kind in (CONTRACT_REQUEST, CONTRACT_OFFER):
+            record.offer = dict(body["offer"])
+        if record.role == "consumer":
+            if (
+                kind == CONTRACT_OFFER
+                and self.auto_accept
+                and self._requested(record, record.offer)
+            ):
+                self._send(session, record, self._event(record, "ACCEPTED"))
+                return True
+            if kind == CONTRACT_AGREEMENT:
+                agreement = dict(body["agreement"])
+                record.agreement, record.agreement_id = agreement, agreement.get("@id")
+                problem = self._agreement_problem(record, agreement)
+                if problem is not None:
+                    self._terminate(session, record, "negotiation.agreement_mismatch", problem)
+                else:
+                    self._send(
+                        session,
+                        record,
+                        dsp.contract_agreement_verification_message(**self._pids(record)),
+                    )
+                return True
+            return False
+        if kind == AGREEMENT_VERIFICATION:
+            self._send(session, record, self._event(record, "FINALIZED"))
+            return True
+        # A counter-request is agreed to only when it asks for a published offer unchanged.
+        agreeable = kind == EVENT_ACCEPTED or (
+            kind == CONTRACT_REQUEST and self._is_published(record)
+        )
+        if self.auto_accept and agreeable:
+            self._agree(session, record)
+            return True
+        return False
+
+    def _event(self, record: Record, event: Any) -> dict[str, Any]:
+        return dsp.contract_negotiation_event_message(**self._pids(record), event_type=event)
+
+    def _requested(self, record: Record, offer: Mapping[str, Any]) -> bool:
+        return record.requested_offer is not None and same_terms(offer, record.requested_offer)
+
+    def _is_published(self, record: Record) -> bool:
+        try:
+            self._published(record.counterparty_did, record.offer)
+        except HansaError:
+            return False
+        return True
+
+    def _agreement_problem(self, record: Record, agreement: Mapping[str, Any]) -> str | None:
+        if agreement.get("assignee") != self.did:
+            return f"the agreement's assignee is {agreement.get('assignee')!r}, not us ({self.did})"
+        if agreement.get("assigner") != record.counterparty_did:
+            return f"the agreement's assigner is not the provider {record.counterparty_did}"
+        if record.dataset_id and agreement.get("target") != record.dataset_id:
+            return f"the agreement's target is not the requested dataset {record.dataset_id}"
+        if not same_terms(agreement, record.offer):
+            return "the agreement's rules differ from the offer on the table"
+        return None
+
+    def get(self, caller_did: str, role: Party, pid: str) -> dict[str, Any]:
+        """``GET /negotiations/{pid}``: the ContractNegotiation, for its counterparty only."""
+        with self._sessions() as session:
+            record = session.scalars(
+                select(Record).where(Record.id == pid, Record.role == role)
+            ).first()
+            if record is None or record.counterparty_did != caller_did:
+                raise NotFound(
+                    f"there is no contract negotiation {pid!r} with you",
+                    code="negotiation.not_found",
+                )
+            return self._ack(record)
+
+    # --- management (our own decisions) ------------------------------------------------
+
+    def start(
+        self, *, provider_address: str, provider_did: str, offer: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Consumer: request ``offer`` (with its ``target``) from a provider; REQUESTED."""
+        target = offer.get("target")
+        if not isinstance(target, str) or not isinstance(offer.get("@id"), str):
+            raise BadRequest(
+                "the offer needs its @id and its target (the dataset @id it belongs to)",
+                code="negotiation.offer_incomplete",
+                pointer="/offer",
+            )
+        record = Record(
+            id=_new_pid(),
+            role="consumer",
+            state="",
+            counterparty_did=provider_did,
+            counterparty_address=provider_address.rstrip("/"),
+            offer_id=offer["@id"],
+            dataset_id=target,
+            offer=dict(offer),
+            requested_offer=dict(offer),
+            history=[],
+        )
+        body = dsp.contract_request_message(
+            consumer_pid=record.id, offer=offer, callback_address=self.callback_url
+        )
+        try:
+            scopes = scopes_for_policy(parse_policy(offer))
+        except PolicyError:
+            scopes = []  # the provider reads its own copy of the policy and will say why
+        with transaction(self._sessions) as session:
+            session.add(record)
+            self._send(session, record, body, scopes)
+        self.wake()
+        return self.view(record.id)
+
+    def act(
+        self,
+        pid: str,
+        action: str,
+        *,
+        offer: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Our move on ``pid``: agree, offer, accept, request, verify or terminate."""
+        with transaction(self._sessions) as session:
+            record = self._lock(session, pid, "provider") or self._lock(session, pid, "consumer")
+            if record is None:
+                raise NotFound(f"there is no negotiation {pid!r}", code="negotiation.not_found")
+            pids = self._pids(record)
+            if action == "agree":
+                self._agree(session, record)
+            elif action == "verify":
+                self._send(session, record, dsp.contract_agreement_verification_message(**pids))
+            elif action == "accept":
+                self._send(session, record, self._event(record, "ACCEPTED"))
+            elif action in ("offer", "request") and offer is not None:
+                record.offer = dict(offer)
+                if action == "offer":
+                    body = dsp.contract_offer_message(offer=offer, **pids)
+                else:
+                    record.requested_offer = dict(offer)
+                    body = dsp.contract_request_message(offer=offer, **pids)
+                self._send(session, record, body)
+            elif action == "terminate":
+                self._terminate(
+                    session,
+                    record,
+                    "negotiation.terminated",
+                    reason or "terminated by its operator",
+                )
+            else:
+                raise BadRequest(
+                    f"unknown action {action!r} (or an offer is missing); use agree, offer, "
+                    "accept, request, verify or terminate",
+                    code="negotiation.unknown_action",
+                )
+        self.wake()
+        return self.view(pid)
+
+    def view(self, pid: str) -> dict[str, Any]:
+        """A negotiation as the management API shows it (404 ``negotiation.not_found``)."""
+        with self._sessions() as session:
+            record = session.get(Record, pid)
+            if record is None:
+                raise NotFound(f"there is no negotiation {pid!r}", code="negotiation.not_found")
+            return _view(record)
+
+    def list(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest negotiations first, optionally in one state."""
+        with self._sessions() as session:
+            query = select(Record).order_by(Record.created_at.desc()).limit(limit)
+            if state:
+                query = query.where(Record.state == state.upper())
+            return [_view(r) for r in session.scalars(query)]
+
+    # --- the outbox handler --------------------------------------------------------------
+
+    def deliver(self, message: OutboundMessage) -> Any:
+        """Send one message with a DCP token for the counterparty; keep its answer."""
+        token = self._sts.id_token(message.audience, scopes=message.scopes)
+        response = self._http.post_json(
+            message.target_url, message.body, headers={"Authorization": f"Bearer {token}"}
+        )
+        answer = response.json() if response.content.strip() else None
+        if message.message_type == "ContractRequestMessage" and isinstance(answer, dict):
+            provider_pid = answer.get("providerPid")
+            with transaction(self._sessions) as session:
+                record = self._lock(session, message.process_id, "consumer")
+                if record is not None and record.counterparty_pid is None:
+                    record.counterparty_pid = (
+                        provider_pid if isinstance(provider_pid, str) else None
+                    )
+        return answer
+
+    def refused(self, message: OutboundMessage, error: HansaError) -> None:
+        """The counterparty refused a message for good: the negotiation ends (TERMINATED)."""
+        code, reason = error.code, error.detail
+        if isinstance(error, HttpStatusError):
+            try:
+                problem = error.response.json()
+            except HansaError:
+                problem = None
+            if isinstance(problem, dict):
+                code = str(problem.get("code") or code)
+                reasons = problem.get("reason")
+                reason = "; ".join(map(str, reasons)) if isinstance(reasons, list) else reason
+        with transaction(self._sessions) as session:
+            record = session.get(Record, message.process_id)
+            if record is None or record.state in ("FINALIZED", "TERMINATED"):
+                return
+            record.error_code, record.error_reason = code, f"{message.message_type}: {reason}"
+            record.state = "TERMINATED"
+            record.history = [
+                *(record.history or []),
+                {"state": "TERMINATED", "at": self._clock().isoformat()},
+            ]
+            record.updated_at = self._clock()
+
+
+def _view(record: Record) -> dict[str, Any]:
+    provider_pid, consumer_pid = (
+        (record.id, record.counterparty_pid)
+        if record.role == "provider"
+        else (record.counterparty_pid, record.id)
+    )
+    return {
+        "id": record.id,
+        "role": record.role,
+        "state": record.state,
+        "providerPid": provider_pid,
+        "consumerPid": consumer_pid,
+        "counterpartyDid": record.counterparty_did,
+        "counterpartyAddress": record.counterparty_address,
+        "offerId": record.offer_id,
+        "datasetId": record.dataset_id,
+        "offer": record.offer,
+        "agreementId": record.agreement_id,
+        "agreement": record.agreement,
+        "error": {"code": record.error_code, "reason": record.error_reason}
+        if record.error_code or record.error_reason
+        else None,
+        "history": record.history,
+        "createdAt": record.created_at.isoformat(),
+        "updatedAt": record.updated_at.isoformat(),
+    }
+
+
+__all__ = ["CALLBACK_PATH", "TOPIC", "NegotiationService", "check_callback_address"]
