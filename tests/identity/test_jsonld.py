@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyoxigraph
 import pytest
 from pyld import jsonld as pyld_jsonld
 
@@ -364,3 +365,107 @@ def test_gaia_x_terms_expand_into_the_gx_namespace() -> None:
     canonical = canonicalize(gaia_x_participant())
     assert "<https://w3id.org/gaia-x/development#legalName>" in canonical
     assert "<https://w3id.org/gaia-x/development#LegalPerson>" in canonical
+
+
+# --- @import ----------------------------------------------------------------------------------
+
+DSP = "https://w3id.org/dspace/2025/1/context.jsonld"
+ODRL_PROFILE = "https://w3id.org/dspace/2025/1/odrl-profile.jsonld"
+
+
+def dsp_message(kind: str) -> dict[str, Any]:
+    return {
+        "@context": [DSP],
+        "@id": f"urn:message:{kind}",
+        "@type": kind,
+        "callbackAddress": "https://consumer.example/callback",
+        "providerPid": "urn:provider:1",
+        "consumerPid": "urn:consumer:1",
+        "offer": {"@id": "urn:offer:1", "@type": "Offer", "target": "urn:dataset:1"},
+    }
+
+
+def test_a_dsp_message_does_not_change_the_odrl_profile_for_later_documents() -> None:
+    """pyld merges @import into its cached copy of the imported context; Hansa must not."""
+    loader = ContextLoader()
+    odrl_only = {
+        "@context": [ODRL_PROFILE],
+        "@id": "urn:x",
+        "@type": "Offer",
+        "callbackAddress": "https://cb.example/",
+    }
+    for _ in range(2):
+        with pytest.raises(BadRequest) as excinfo:
+            canonicalize(odrl_only, loader=loader)
+        assert code_of(excinfo) == "jsonld.undefined_term"
+        canonicalize(dsp_message("ContractRequestMessage"), loader=loader)
+        canonicalize(dsp_message("ContractOfferMessage"), loader=loader)
+
+
+def test_dsp_messages_do_not_depend_on_what_was_processed_before() -> None:
+    kinds = ["ContractRequestMessage", "ContractOfferMessage"]
+    alone = {kind: canonicalize(dsp_message(kind), loader=ContextLoader()) for kind in kinds}
+    shared = ContextLoader()
+    for kind in [*kinds, *reversed(kinds)]:
+        assert canonicalize(dsp_message(kind), loader=shared) == alone[kind]
+        assert pyld_canonical(dsp_message(kind), shared) == alone[kind]
+
+
+def pyld_canonical(document: Any, loader: ContextLoader) -> str:
+    dataset = jsonld.pyld_dataset(document, loader=loader)
+    dataset.canonicalize(pyoxigraph.CanonicalizationAlgorithm.RDFC_1_0)
+    return "".join(sorted(f"{quad} .\n" for quad in dataset))
+
+
+def import_loader() -> ContextLoader:
+    base = "https://import.example/base"
+    return ContextLoader(
+        {
+            base: {"@context": {"a": "https://base.example/a", "b": "https://base.example/b"}},
+            "https://import.example/top": {
+                "@context": {"@import": base, "b": "https://top.example/b"}
+            },
+            "https://import.example/loop-b": {
+                "@context": {
+                    "t": {"@id": "urn:t", "@context": {"@import": "https://import.example/loop-c"}}
+                }
+            },
+            "https://import.example/loop-c": {
+                "@context": {
+                    "u": {"@id": "urn:u", "@context": {"@import": "https://import.example/loop-b"}}
+                }
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        "https://import.example/top",
+        {"@import": "https://import.example/base", "b": "https://top.example/b"},
+    ],
+)
+def test_import_merges_the_imported_context_with_the_importing_entries_winning(
+    context: Any,
+) -> None:
+    loader = import_loader()
+    document = {"@context": context, "@id": "urn:x", "a": "1", "b": "2"}
+    canonical = canonicalize(document, loader=loader)
+    assert '<urn:x> <https://base.example/a> "1" .\n' in canonical
+    assert '<urn:x> <https://top.example/b> "2" .\n' in canonical
+    assert pyld_canonical(document, loader) == canonical
+
+
+def test_import_loop_through_scoped_contexts_is_refused() -> None:
+    document = {"@context": {"@import": "https://import.example/loop-b"}, "@id": "urn:x"}
+    with pytest.raises(BadRequest) as excinfo:
+        canonicalize(document, loader=import_loader())
+    assert code_of(excinfo) == "jsonld.context_loop"
+
+
+def test_import_of_an_unknown_context_is_refused() -> None:
+    document = {"@context": {"@import": "https://unknown.example/c"}, "@id": "urn:x", "a": 1}
+    with pytest.raises(BadRequest) as excinfo:
+        canonicalize(document, loader=import_loader())
+    assert code_of(excinfo) == "jsonld.unknown_context"

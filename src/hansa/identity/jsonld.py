@@ -34,6 +34,7 @@ from pyld.documentloader.frozen import BUNDLED_CONTEXTS
 
 from hansa.errors import BadRequest, HansaError
 from hansa.identity.jsonld_fast import ABSOLUTE_IRI, fast_dataset
+from hansa.identity.jsonld_import import inline_document_imports, inline_imports
 
 CONTEXTS_DIR = Path(__file__).parent / "contexts"
 
@@ -131,26 +132,40 @@ class ContextLoader:
         return sorted(self._sources)
 
     def document(self, url: str) -> dict[str, Any]:
-        """The parsed context for ``url`` (a private copy); ``jsonld.unknown_context`` if none."""
+        """The parsed context for ``url`` (a private copy); ``jsonld.unknown_context`` if none.
+
+        Its ``@import``-s are merged in already (see :mod:`hansa.identity.jsonld_import`).
+        """
         with self._lock:
             parsed = self._parsed.get(url)
-            if parsed is None:
-                source = self._sources.get(url)
-                if source is None:
-                    raise BadRequest(
-                        f"unknown JSON-LD context {url!r}: Hansa never fetches contexts and "
-                        "ships no copy of this one; use a known context or inline it",
-                        code="jsonld.unknown_context",
-                        pointer="/@context",
-                        url=url,
-                    )
-                if isinstance(source, Path):
-                    parsed = json.loads(source.read_text(encoding="utf-8"))
-                else:
-                    parsed = source
-                self._parsed[url] = parsed
+        if parsed is None:
+            parsed = self._source(url)
+            if "@context" in parsed:
+                parsed["@context"] = inline_imports(parsed["@context"], self._source)
+            with self._lock:
+                parsed = self._parsed.setdefault(url, parsed)
         # pyld rewrites relative URLs inside a context in place: hand out a copy.
         return copy.deepcopy(parsed)
+
+    def _source(self, url: str) -> dict[str, Any]:
+        """A fresh copy of the context document for ``url``, as shipped."""
+        source = self._sources.get(url)
+        if source is None:
+            raise BadRequest(
+                f"unknown JSON-LD context {url!r}: Hansa never fetches contexts and "
+                "ships no copy of this one; use a known context or inline it",
+                code="jsonld.unknown_context",
+                pointer="/@context",
+                url=url,
+            )
+        if isinstance(source, Path):
+            parsed: dict[str, Any] = json.loads(source.read_text(encoding="utf-8"))
+            return parsed
+        return copy.deepcopy(source)
+
+    def inline_imports(self, context: Any) -> Any:
+        """A deep copy of a ``@context`` value with its ``@import``-s merged in."""
+        return inline_imports(copy.deepcopy(context), self.document)
 
     def __call__(self, url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
         """pyld's loader interface: a RemoteDocument for ``url``."""
@@ -333,8 +348,10 @@ def expand(document: Any, *, loader: ContextLoader | None = None) -> list[Any]:
     loader = loader or default_loader()
     processor = pyld_jsonld.JsonLdProcessor(on_property_dropped=_property_dropped)
     options = {**loader.pyld_options(), "base": RELATIVE_BASE}
+    own = copy.deepcopy(document)
     try:
-        expanded: list[Any] = processor.expand(copy.deepcopy(document), options)
+        inline_document_imports(own, loader.document)
+        expanded: list[Any] = processor.expand(own, options)
     except pyld_jsonld.JsonLdError as exc:
         raise _translate(exc) from exc
     except RecursionError as exc:

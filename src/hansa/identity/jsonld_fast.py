@@ -26,7 +26,6 @@ processes the VC 2.0 context anew on every call, about 0.45 ms, so it is no fast
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import re
 import threading
@@ -117,12 +116,15 @@ class _State:
                 self.roots, self.compiled, self.spent = {}, {}, 0
         memo[key] = value
 
-    def options(self) -> dict[str, Any]:
+    def loader_(self) -> Any:
         loader = self.loader()
         if loader is None:  # pragma: no cover - the loader owns the state
             raise _Unsupported
+        return loader
+
+    def options(self) -> dict[str, Any]:
         return {
-            **loader.pyld_options(),
+            **self.loader_().pyld_options(),
             "base": self.base,
             "isFrame": False,
             "keepFreeFloatingNodes": False,
@@ -156,7 +158,8 @@ class _State:
             options = self.options()
             initial = self.processor._get_initial_context(options)
             # pyld may rewrite inline contexts in place: it works on a copy.
-            ctx = self.processor._process_context(initial, copy.deepcopy(items), options)
+            own = self.loader_().inline_imports(items)
+            ctx = self.processor._process_context(initial, own, options)
             self.remember(self.roots, key, ctx, size + _CONTEXT_COST)
         return ctx
 
@@ -187,7 +190,8 @@ class _State:
         result = compiled.embedded.get(key)
         if result is None:
             # pyld may rewrite inline contexts in place: it works on a copy.
-            result = self.processor._process_context(ctx, copy.deepcopy(local), self.options())
+            own = self.loader_().inline_imports(local)
+            result = self.processor._process_context(ctx, own, self.options())
             self.remember(compiled.embedded, key, result, len(key) + _CONTEXT_COST)
         return result
 
