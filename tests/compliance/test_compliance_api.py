@@ -23,6 +23,7 @@ from hansa.compliance.registry import Registry
 from hansa.compliance.service import ComplianceService
 from hansa.compliance.shapes import ShapeValidator
 from hansa.identity.keys import b64url_decode
+from hansa.identity.pki import certificates_to_pem, create_root_ca
 from hansa.identity.verifier import CredentialVerifier
 from hansa.node import Node
 from hansa.serving import BackgroundServer
@@ -141,6 +142,16 @@ def test_violations_as_problem_json(client: httpx.Client, federation: Federation
     assert all(e["message"] and e["fix"] for e in problem["errors"])
 
 
+def test_vp_jwt_under_the_gaia_x_media_type(client: httpx.Client, federation: Federation) -> None:
+    _set_up_registry(client, federation)
+    answer = client.post(
+        "/v2/api/credential-offers/standard-compliance",
+        content=federation.presentation(federation.participant_credentials()),
+        headers={"Content-Type": "application/vc+ld+json+jwt"},
+    )
+    assert answer.status_code == 201, answer.text
+
+
 def test_json_ld_body_and_bad_requests(client: httpx.Client, federation: Federation) -> None:
     _set_up_registry(client, federation)
     unsigned = {
@@ -236,6 +247,20 @@ def test_registry_reads_are_public_and_changes_need_the_admin_key(
         headers=ADMIN,
     )
     assert (bad.status_code, bad.json()["code"]) == (400, "criteria.invalid")
+
+    _, other_root = create_root_ca("Another federation")
+    added_root = client.post(
+        "/registry/trust-anchors/root-cas",
+        json={"pem": certificates_to_pem([other_root]).decode(), "label": "partner"},
+        headers=ADMIN,
+    )
+    assert added_root.status_code == 201, added_root.text
+    labels = [r["label"] for r in client.get("/registry/trust-anchors").json()["rootCAs"]]
+    assert sorted(labels) == ["federation root", "partner"]
+    dropped = client.delete(
+        f"/registry/trust-anchors/root-cas/{added_root.json()['fingerprint']}", headers=ADMIN
+    )
+    assert dropped.status_code == 204
 
     removed = client.delete(
         f"/registry/trust-anchors/notary/{federation.notary.did}", headers=ADMIN

@@ -132,6 +132,9 @@ def test_standard_compliance_of_a_participant(
         "criteria_participant/#PA1.1"
     ]
     assert subject["gx:rulesVersion"].startswith("CD24.11+CD25.10/")
+    # The label is itself a valid gx:LabelCredential: the 25.11 shapes (closed) want the
+    # digest as VC 2.0's digestSRI (cred:digestSRI), not a gx: property.
+    assert SHAPES.validate([(label["id"], label)]) == []
     listed = {c["id"]: c["digestSRI"] for c in subject["gx:compliantCredentials"]}
     assert listed == {payload(t)["id"]: sri(t) for t in tokens}
     valid_from = datetime.fromisoformat(label["validFrom"])

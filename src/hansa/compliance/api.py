@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hansa.compliance.service import OFFERS, ComplianceService
 from hansa.errors import BadRequest, ConfigurationError, HansaError
-from hansa.identity.vc_jose import VC_MEDIA_TYPE, VP_TYPS
+from hansa.identity.vc_jose import VC_MEDIA_TYPE, VC_TYPS, VP_TYPS
 from hansa.web import AdminAuth, json_depth
 
 __all__ = ["router"]
@@ -33,7 +33,8 @@ __all__ = ["router"]
 router = APIRouter(tags=["compliance"])
 admin = [AdminAuth]
 
-_JWT_TYPES = {f"application/{typ}" for typ in VP_TYPS} | {"text/plain"}
+# Gaia-X clients send the vp+jwt under several names (some under the vc+ forms).
+_JWT_TYPES = {f"application/{typ}" for typ in (*VP_TYPS, *VC_TYPS, "jwt")} | {"text/plain"}
 _JSON_TYPES = {"application/json", "application/ld+json", "application/vp+ld+json"}
 
 
@@ -196,6 +197,36 @@ class CriteriaRequest(BaseModel):
 
     version: str = Field(min_length=1, max_length=64)
     document: dict[str, Any]
+
+
+class RootCaRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pem: str = Field(max_length=65_536)
+    label: str | None = Field(default=None, max_length=256)
+
+
+@router.post(
+    "/registry/trust-anchors/root-cas",
+    dependencies=admin,
+    status_code=201,
+    summary="Trust a root CA (keys must chain to one)",
+)
+def add_root_ca(request: Request, body: RootCaRequest) -> dict[str, Any]:
+    root = _service(request).registry.trust.add_root(body.pem, body.label)
+    return {"fingerprint": root.fingerprint, "subject": root.subject, "label": root.label}
+
+
+@router.delete(
+    "/registry/trust-anchors/root-cas/{fingerprint}",
+    dependencies=admin,
+    status_code=204,
+    response_class=Response,
+    summary="Stop trusting a root CA (by its SHA-256 fingerprint)",
+)
+def remove_root_ca(request: Request, fingerprint: str) -> Response:
+    _service(request).registry.trust.remove_root(fingerprint)
+    return Response(status_code=204)
 
 
 @router.post(
