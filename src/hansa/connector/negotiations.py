@@ -25,25 +25,28 @@ do not collide on one node).
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-import httpx
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hansa.connector import dsp_messages as dsp
 from hansa.connector.assets import AssetService
-from hansa.connector.catalog import DSP_BASE_PATH, visible_offers
+from hansa.connector.catalog import DSP_BASE_PATH
 from hansa.connector.credential_service import CredentialServiceClient, SecureTokenService
 from hansa.connector.dcp import IdTokenClaims
-from hansa.connector.dsp_offer import offer_json
 from hansa.connector.dsp_schemas import validate_message
 from hansa.connector.inbound import already_processed, message_digest, remember_processed
+from hansa.connector.negotiation_checks import (
+    check_callback_address,
+    negotiation_view,
+    policy_refusal,
+    published_offer,
+)
 from hansa.connector.negotiation_states import (
     AGREEMENT_VERIFICATION,
     CONTRACT_AGREEMENT,
@@ -59,17 +62,15 @@ from hansa.connector.negotiation_states import (
 )
 from hansa.connector.negotiation_terms import (
     agreement_for,
-    consumer_from_credentials,
     same_terms,
     scopes_for_policy,
 )
 from hansa.connector.outbox import OutboundMessage, enqueue
 from hansa.connector.process_models import ContractNegotiationRecord as Record
 from hansa.db import transaction, utcnow
-from hansa.errors import BadRequest, Conflict, Forbidden, HansaError, NotFound
+from hansa.errors import BadRequest, Conflict, HansaError, NotFound
 from hansa.fetch import GuardedClient, HttpStatusError
-from hansa.fetch_guard import classify_address
-from hansa.policy import EvaluationContext, EvaluationRequest, evaluate, parse_policy
+from hansa.policy import parse_policy
 from hansa.policy.errors import PolicyError
 
 TOPIC = "negotiation"
@@ -97,43 +98,6 @@ def _other(role: Party) -> Party:
 
 def _new_pid() -> str:
     return f"urn:uuid:{uuid.uuid4()}"
-
-
-def check_callback_address(url: Any, *, allow_loopback: bool, allow_private: bool) -> str:
-    """Refuse a callback address the node would never call (``negotiation.callback_refused``).
-
-    Host names are checked again, resolved, by the outbound guard when the message is sent.
-    """
-    if not isinstance(url, str):
-        raise BadRequest(
-            "an initiating ContractRequestMessage needs a callbackAddress",
-            code="negotiation.callback_missing",
-            pointer="/callbackAddress",
-        )
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError):
-        parsed = None
-    if parsed is None or parsed.scheme not in ("https", "http") or not parsed.host:
-        raise BadRequest(
-            f"callbackAddress {url[:200]!r} is not an https:// URL",
-            code="negotiation.callback_refused",
-            pointer="/callbackAddress",
-        )
-    try:
-        kind = classify_address(ipaddress.ip_address(parsed.host))
-    except ValueError:
-        kind = "loopback" if parsed.host == "localhost" else "global"
-    allowed = {"global"} | ({"loopback"} if allow_loopback else set())
-    allowed |= {"private"} if allow_private else set()
-    if kind not in allowed:
-        raise BadRequest(
-            f"callbackAddress {url[:200]} points at a {kind.replace('_', '-')} address; "
-            "this node sends protocol messages only to public addresses",
-            code="negotiation.callback_refused",
-            pointer="/callbackAddress",
-        )
-    return url.rstrip("/")
 
 
 class NegotiationService:
@@ -274,8 +238,8 @@ class NegotiationService:
         if done is not None:
             return done
         offer = body["offer"]
-        asset_id, policy = self._published(caller_did, offer)
-        denial = self._deny_reason(caller_did, id_token, asset_id, policy)
+        asset_id, policy = published_offer(self._assets, caller_did, offer)
+        denial = policy_refusal(self._claims, caller_did, id_token, asset_id, policy, self._clock())
         record = Record(
             id=_new_pid(),
             role="provider",
@@ -324,77 +288,6 @@ class NegotiationService:
             raise denial
         self.wake()
         return answer
-
-    def _published(self, caller_did: str, offer: Mapping[str, Any]) -> tuple[str, Any]:
-        """The asset and stored policy of the published offer the request names, unchanged."""
-        offer_id = offer.get("@id")
-        target = offer.get("target")
-        unknown = BadRequest(
-            f"this provider publishes no offer {offer_id!r}; take an offer from its catalog",
-            code="negotiation.offer_unknown",
-            pointer="/offer/@id",
-        )
-        if self._assets is None or not isinstance(offer_id, str):
-            raise unknown
-        try:
-            published = self._assets.get_offer(offer_id)
-            offered = self._assets.offered_asset(published.asset_id)
-        except NotFound:
-            raise unknown from None
-        visible = {o.id: p for o, p in visible_offers(offered, caller_did)}
-        if offer_id not in visible:
-            raise unknown
-        policy = visible[offer_id]
-        if target not in (None, published.asset_id) or not same_terms(
-            offer, offer_json(offer_id, policy.document)
-        ):
-            raise BadRequest(
-                f"the offer differs from the published offer {offer_id!r} (its rules or its "
-                f"target {published.asset_id!r}); request it as the catalog shows it",
-                code="negotiation.offer_mismatch",
-                pointer="/offer",
-            )
-        return published.asset_id, policy
-
-    def _deny_reason(
-        self, caller_did: str, id_token: IdTokenClaims | None, asset_id: str, policy: Any
-    ) -> HansaError | None:
-        """Why the consumer may not have the offer, or None when its policy allows it."""
-        parsed = parse_policy(policy.document)
-        scopes = scopes_for_policy(parsed)
-        credentials: list[dict[str, Any]] = []
-        if scopes:
-            if self._claims is None or id_token is None:
-                return Forbidden(
-                    "the offer's policy reads the consumer's credentials, and no DCP token "
-                    "with an access token was given",
-                    code="negotiation.policy_not_satisfied",
-                )
-            try:
-                presented = self._claims.fetch_claims(id_token, scopes)
-            except HansaError as exc:
-                return Forbidden(
-                    f"the consumer's credentials could not be obtained: {exc.detail}",
-                    code="negotiation.policy_not_satisfied",
-                    cause=exc.code,
-                )
-            credentials = [c.credential for c in presented.credentials]
-        decision = evaluate(
-            parsed,
-            EvaluationRequest(
-                action="use",
-                consumer=consumer_from_credentials(caller_did, credentials),
-                context=EvaluationContext(now=self._clock()),
-                target=asset_id,
-            ),
-        )
-        if decision.allowed:
-            return None
-        return Forbidden(
-            f"the offer's policy does not allow this consumer: {decision.reason}",
-            code="negotiation.policy_not_satisfied",
-            explanation=decision.explain(),
-        )
 
     # --- both sides: messages on an existing negotiation --------------------------------
 
@@ -504,7 +397,7 @@ class NegotiationService:
 
     def _is_published(self, record: Record) -> bool:
         try:
-            self._published(record.counterparty_did, record.offer)
+            published_offer(self._assets, record.counterparty_did, record.offer)
         except HansaError:
             return False
         return True
@@ -621,7 +514,7 @@ class NegotiationService:
             record = session.get(Record, pid)
             if record is None:
                 raise NotFound(f"there is no negotiation {pid!r}", code="negotiation.not_found")
-            return _view(record)
+            return negotiation_view(record)
 
     def list(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The newest negotiations first, optionally in one state."""
@@ -629,7 +522,7 @@ class NegotiationService:
             query = select(Record).order_by(Record.created_at.desc()).limit(limit)
             if state:
                 query = query.where(Record.state == state.upper())
-            return [_view(r) for r in session.scalars(query)]
+            return [negotiation_view(r) for r in session.scalars(query)]
 
     # --- the outbox handler --------------------------------------------------------------
 
@@ -675,32 +568,4 @@ class NegotiationService:
             record.updated_at = self._clock()
 
 
-def _view(record: Record) -> dict[str, Any]:
-    provider_pid, consumer_pid = (
-        (record.id, record.counterparty_pid)
-        if record.role == "provider"
-        else (record.counterparty_pid, record.id)
-    )
-    return {
-        "id": record.id,
-        "role": record.role,
-        "state": record.state,
-        "providerPid": provider_pid,
-        "consumerPid": consumer_pid,
-        "counterpartyDid": record.counterparty_did,
-        "counterpartyAddress": record.counterparty_address,
-        "offerId": record.offer_id,
-        "datasetId": record.dataset_id,
-        "offer": record.offer,
-        "agreementId": record.agreement_id,
-        "agreement": record.agreement,
-        "error": {"code": record.error_code, "reason": record.error_reason}
-        if record.error_code or record.error_reason
-        else None,
-        "history": record.history,
-        "createdAt": record.created_at.isoformat(),
-        "updatedAt": record.updated_at.isoformat(),
-    }
-
-
-__all__ = ["CALLBACK_PATH", "TOPIC", "NegotiationService", "check_callback_address"]
+__all__ = ["CALLBACK_PATH", "TOPIC", "NegotiationService"]
