@@ -249,3 +249,38 @@ def test_level_2_wants_certificates_from_a_trusted_body(federation: Federation) 
     credentials["cert"]["issuer"] = "did:web:self-assessed.example"
     _, unmet = check_criteria(context(credentials), criteria, "L2")
     assert "criterion.P3.1.1" in {v.rule for v in unmet}
+
+
+def _data_product(federation: Federation, provider: str) -> dict[str, Any]:
+    base = "https://provider.example/credentials/data-product"
+    return {
+        "@context": [
+            "https://www.w3.org/ns/credentials/v2",
+            "https://w3id.org/gaia-x/development#",
+        ],
+        "type": ["VerifiableCredential"],
+        "id": base,
+        "issuer": federation.participant.did,
+        "credentialSubject": {
+            "id": f"{base}#cs",
+            "type": "gx:DataProduct",
+            "digitalServiceOfferingProvider": {"id": provider},
+        },
+    }
+
+
+def test_data_products_are_held_to_the_data_exchange_criteria(federation: Federation) -> None:
+    credentials = federation.participant_credentials()
+    provider = credentials["legal_person"]["credentialSubject"]["id"]
+    credentials["product"] = _data_product(federation, provider)
+    assert check_rules(context(credentials)) == []
+    met, unmet = check_criteria(context(credentials), builtin_criteria(), "SC")
+    assert unmet == []
+    assert {c.id for c in met} == {"D1.1.1", "D1.1.2a", "PA1.1"}
+
+    credentials["product"]["credentialSubject"]["digitalServiceOfferingProvider"] = {
+        "id": "https://elsewhere.example/lp#cs"
+    }
+    violation = only(check_rules(context(credentials)))
+    assert violation.rule == "rule.offering.provider"
+    assert violation.path == "/credentialSubject/digitalServiceOfferingProvider"
