@@ -291,8 +291,8 @@ class ComplianceService:
             ),
         )
         try:
-            violations = self._shapes.validate(
-                [(c.id, c.credential) for c in submission.credentials]
+            violations = list(
+                self._shapes.validate([(c.id, c.credential) for c in submission.credentials])
             )
         except ValueError as exc:
             # RDF conversion refuses what JSON allows (an id that is no IRI): the input's
