@@ -130,3 +130,16 @@ def test_public_view_of_the_trust_anchors(registry: Registry) -> None:
     assert [p["did"] for p in view["notaries"]] == ["did:web:notary.example"]
     assert [p["did"] for p in view["complianceIssuers"]] == ["did:web:clearing.example"]
     assert view["conformityAssessmentBodies"] == []
+
+
+def test_changes_by_another_process_are_seen_after_the_cache_time(
+    sessions: sessionmaker[Session],
+) -> None:
+    trust = TrustAnchorService(sessions, [], [])
+    worker = Registry(sessions, trust, cache_seconds=0.0)
+    other_worker = Registry(sessions, trust, cache_seconds=3600.0)
+    assert not worker.is_trusted("notary", "did:web:notary.example")
+    assert not other_worker.is_trusted("notary", "did:web:notary.example")
+    Registry(sessions, trust).add_party("notary", "did:web:notary.example")
+    assert worker.is_trusted("notary", "did:web:notary.example")
+    assert not other_worker.is_trusted("notary", "did:web:notary.example")  # still cached

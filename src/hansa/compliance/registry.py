@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -123,15 +124,31 @@ def _terms(row: TermsVersion) -> Terms:
 class Registry:
     """Trust anchors, trusted parties, T&C, shapes and criteria of one clearing house."""
 
-    def __init__(self, sessions: sessionmaker[Session], trust: TrustAnchorService) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        trust: TrustAnchorService,
+        *,
+        cache_seconds: float = 5.0,
+    ) -> None:
         self._sessions = sessions
         self.trust = trust
-        # The compliance check reads these on every request; writes here invalidate them.
-        # Another process's writes are seen after a restart or the next local write.
+        # The compliance check reads these on every request. Writes here invalidate them at
+        # once; another process's writes (a second API worker) are seen within
+        # ``cache_seconds``.
         self._lock = threading.Lock()
+        self._cache_seconds = cache_seconds
+        self._cache_expires = 0.0
         self._parties: dict[str, frozenset[str]] | None = None
         self._criteria: CriteriaSet | None = None
         self._terms: tuple[Terms | None, dict[str, str]] | None = None
+
+    def _expire_stale(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now >= self._cache_expires:
+                self._parties = self._criteria = self._terms = None
+                self._cache_expires = now + self._cache_seconds
 
     # --- trusted parties -------------------------------------------------------------------
 
@@ -167,7 +184,8 @@ class Registry:
             return [Party(p.role, p.did, p.label) for p in session.scalars(query)]
 
     def is_trusted(self, role: str, did: str) -> bool:
-        """Whether ``did`` is trusted as ``role`` (cached until the next change here)."""
+        """Whether ``did`` is trusted as ``role`` (cached briefly)."""
+        self._expire_stale()
         with self._lock:
             parties = self._parties
         if parties is None:
@@ -268,7 +286,8 @@ class Registry:
             return _terms(row) if row is not None else None
 
     def terms_snapshot(self) -> tuple[Terms | None, dict[str, str]]:
-        """The current terms and ``sha256 -> version`` of all (cached until a change here)."""
+        """The current terms and ``sha256 -> version`` of all (cached briefly)."""
+        self._expire_stale()
         with self._lock:
             cached = self._terms
         if cached is not None:
@@ -351,6 +370,7 @@ class Registry:
 
     def criteria(self) -> CriteriaSet:
         """The current criteria table: the installed one, else the built-in one."""
+        self._expire_stale()
         with self._lock:
             cached = self._criteria
         if cached is not None:
