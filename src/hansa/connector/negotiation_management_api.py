@@ -4,7 +4,9 @@ POST /management/negotiations              start one as consumer: {providerAddre
                                            offer? | offerId}; the offer is looked up in the
                                            provider's catalog when only its id is given
 GET  /management/negotiations              newest first (?state=FINALIZED)
-GET  /management/negotiations/{id}         one, with its state history and agreement
+GET  /management/negotiations/{id}         one, with its state history and agreement;
+                                           ?waitFor=FINALIZED,TERMINATED answers once it
+                                           is in one of those states (or after ?timeout=)
 POST /management/negotiations/{id}/{action}  agree | offer | accept | request | verify | terminate
 POST /management/ping                      an echo (the benchmark's bare round trip)
 """
@@ -90,9 +92,20 @@ def list_negotiations(
     return _service(request).list(state)
 
 
-@router.get("/negotiations/{pid}", summary="One negotiation")
-def get_negotiation(request: Request, pid: str) -> dict[str, Any]:
-    return _service(request).view(pid)
+@router.get("/negotiations/{pid}", summary="One negotiation (optionally once it reaches a state)")
+def get_negotiation(
+    request: Request,
+    pid: str,
+    wait_for: Annotated[
+        str | None, Query(alias="waitFor", description="e.g. FINALIZED,TERMINATED")
+    ] = None,
+    timeout: Annotated[float, Query(ge=0, le=60)] = 30,
+) -> dict[str, Any]:
+    service = _service(request)
+    if wait_for:
+        states = tuple(s.strip().upper() for s in wait_for.split(",") if s.strip())
+        return service.wait(pid, states, timeout)
+    return service.view(pid)
 
 
 @router.post("/negotiations/{pid}/{action}", summary="Our next move on a negotiation")

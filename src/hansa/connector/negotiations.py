@@ -25,6 +25,8 @@ do not collide on one node).
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -132,6 +134,29 @@ class NegotiationService:
         self._allow_loopback = allow_loopback_callbacks
         self._allow_private = allow_private_callbacks
         self._clock = clock
+        self._changed = threading.Condition()
+
+    def _committed(self, sent: bool = True) -> None:
+        """After a commit: wake the outbox (if a message was written) and any waiters."""
+        if sent:
+            self.wake()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait(self, pid: str, states: tuple[str, ...], timeout: float) -> dict[str, Any]:
+        """The negotiation once it is in one of ``states``, or as it is after ``timeout`` s.
+
+        Woken by this process's commits; another process's (the database is shared) are
+        seen within a second.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._changed:
+                view = self.view(pid)
+                left = deadline - time.monotonic()
+                if view["state"] in states or left <= 0:
+                    return view
+                self._changed.wait(min(left, 1.0))
 
     # --- state changes (inside a transaction) --------------------------------------------
 
@@ -286,7 +311,7 @@ class NegotiationService:
         if denial is not None:
             denial.extra.update(providerPid=record.id, consumerPid=body["consumerPid"])
             raise denial
-        self.wake()
+        self._committed()
         return answer
 
     # --- both sides: messages on an existing negotiation --------------------------------
@@ -321,8 +346,7 @@ class NegotiationService:
                 status_code=answer[0],
                 response=answer[1],
             )
-        if sent:
-            self.wake()
+        self._committed(sent)
         return answer
 
     def _check_pids(self, record: Record, body: Mapping[str, Any]) -> None:
@@ -461,7 +485,7 @@ class NegotiationService:
         with transaction(self._sessions) as session:
             session.add(record)
             self._send(session, record, body, scopes)
-        self.wake()
+        self._committed()
         return self.view(record.id)
 
     def act(
@@ -505,7 +529,7 @@ class NegotiationService:
                     "accept, request, verify or terminate",
                     code="negotiation.unknown_action",
                 )
-        self.wake()
+        self._committed()
         return self.view(pid)
 
     def view(self, pid: str) -> dict[str, Any]:
@@ -566,6 +590,7 @@ class NegotiationService:
                 {"state": "TERMINATED", "at": self._clock().isoformat()},
             ]
             record.updated_at = self._clock()
+        self._committed(sent=False)
 
 
 __all__ = ["CALLBACK_PATH", "TOPIC", "NegotiationService"]
