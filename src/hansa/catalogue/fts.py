@@ -16,14 +16,28 @@ an FTS5 virtual table and its shadow tables cannot be declared as SQLAlchemy mod
 
 from __future__ import annotations
 
+import heapq
+import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, bindparam, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, bindparam, select, text
+from sqlalchemy.orm import Session, aliased
 
-from hansa.catalogue.search import MARK_END, MARK_START, Hit, SearchPage, SearchQuery, top_facets
+from hansa.catalogue.models import CatalogueEntry
+from hansa.catalogue.search import (
+    MARK_END,
+    MARK_START,
+    EntrySummary,
+    Hit,
+    SearchPage,
+    SearchQuery,
+    highlight,
+    top_facets,
+)
 from hansa.db import UTCDateTime
 
 COLUMNS = ("name", "description", "keywords", "other")
@@ -42,17 +56,27 @@ def index_texts(document: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class IndexRow:
+    """What the index needs of one active entry."""
+
+    number: int
+    document: Mapping[str, Any]
+    facets: Sequence[tuple[str, str]]
+    valid_until: datetime | None
+
+
 class FullTextIndex(Protocol):
     """Where the catalogue's words are indexed and searched."""
 
     def ensure_schema(self, connection: Connection) -> None:
         """Create the index's tables if they are missing."""
 
-    def put(self, session: Session, number: int, document: Mapping[str, Any]) -> None:
-        """Index (or re-index) entry ``number``."""
+    def put(self, session: Session, rows: Sequence[IndexRow]) -> None:
+        """Index active entries (not indexed yet: remove re-indexed ones first)."""
 
-    def remove(self, session: Session, number: int) -> None:
-        """Forget entry ``number``."""
+    def remove(self, session: Session, numbers: Sequence[int]) -> None:
+        """Forget entries."""
 
     def clear(self, session: Session) -> None:
         """Forget every entry (before a rebuild)."""
@@ -79,7 +103,7 @@ _ACTIVE = "e.state = 'active' AND (e.valid_until IS NULL OR e.valid_until > :now
 
 
 class _SqlIndex:
-    """What both backends share: filtering, paging and facet counts around a match set."""
+    """Search by SQL around a match set: join entries, filter by facet rows, count facets."""
 
     def _match_sql(self, query: SearchQuery) -> tuple[str, dict[str, Any]]:
         raise NotImplementedError
@@ -126,37 +150,118 @@ class _SqlIndex:
         ).all()
         numbers = [int(row[0]) for row in rows]
         marks = self._highlights(session, query, numbers) if query.terms and numbers else {}
-        hits = [Hit(int(row[0]), float(row[1]), marks.get(int(row[0]), {})) for row in rows]
+        entries = page_entries(session, numbers)
+        hits = [
+            Hit(int(row[0]), float(row[1]), marks.get(int(row[0]), {}), entries.get(int(row[0])))
+            for row in rows
+        ]
         facets = top_facets(
             [(str(r[0]), str(r[1]), int(r[2])) for r in facet_rows], query.facet_limit
         )
         return SearchPage(hits=hits, total=total, facets=facets)
 
 
-class SqliteFullTextIndex(_SqlIndex):
-    """SQLite FTS5, rowid = the entry's number."""
+def page_entries(session: Session, numbers: Sequence[int]) -> dict[int, EntrySummary]:
+    """The entries of a result page with their providers' names (from their own entries)."""
+    if not numbers:
+        return {}
+    entry = aliased(CatalogueEntry)
+    participant = aliased(CatalogueEntry)
+    rows = session.execute(
+        select(
+            entry.number,
+            entry.id,
+            entry.subject,
+            entry.kind,
+            entry.owner,
+            entry.label_level,
+            entry.document,
+            participant.document,
+        )
+        .outerjoin(
+            participant, (participant.subject == entry.owner) & (participant.state == "active")
+        )
+        .where(entry.number.in_(list(numbers)))
+    )
+    return {row[0]: _summary(row, _name(row[7])) for row in rows}
+
+
+def _summary(row: Sequence[Any], provider_name: str | None) -> EntrySummary:
+    document = json.loads(row[6]) if isinstance(row[6], str) else row[6]
+    return EntrySummary(
+        int(row[0]), row[1], row[2], row[3], row[4], row[5], document, provider_name
+    )
+
+
+def _name(document: Any) -> str | None:
+    if isinstance(document, str):
+        document = json.loads(document)
+    name = document.get("name") if isinstance(document, dict) else None
+    return str(name) if name else None
+
+
+def facet_token(facet: str, value: str) -> str:
+    """A (facet, value) pair as one FTS5 token: reversible, alphanumeric, never a word."""
+    return "zf" + f"{facet}={value}".encode().hex()
+
+
+def facet_of_token(token: str) -> tuple[str, str] | None:
+    try:
+        facet, _, value = bytes.fromhex(token[2:]).decode().partition("=")
+    except ValueError:
+        return None
+    return facet, value
+
+
+#: In every row's facets column: "all active entries" as a MATCH expression.
+ALL_TOKEN = "zfall"  # noqa: S105 (a search token, not a secret)
+_TEXT_COLUMNS = "{name description keywords other}"
+
+
+class SqliteFullTextIndex:
+    """SQLite FTS5, rowid = the entry's number; holds active entries only.
+
+    Facet values are tokens of a ``facets`` column (weight 0 in the ranking), so a facet
+    filter is part of the MATCH (posting lists intersected inside FTS5), and one pass over
+    the match set gives rank, validity and facet counts: no join, no second match.
+    """
 
     def ensure_schema(self, connection: Connection) -> None:
         connection.execute(
             text(
                 "CREATE VIRTUAL TABLE IF NOT EXISTS catalogue_fts USING fts5("
-                "name, description, keywords, other, "
+                "name, description, keywords, other, facets, until UNINDEXED, "
                 "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')"
             )
         )
 
-    def put(self, session: Session, number: int, document: Mapping[str, Any]) -> None:
-        self.remove(session, number)
+    def put(self, session: Session, rows: Sequence[IndexRow]) -> None:
+        if not rows:
+            return
         session.execute(
             text(
-                "INSERT INTO catalogue_fts (rowid, name, description, keywords, other) "
-                "VALUES (:number, :name, :description, :keywords, :other)"
+                "INSERT INTO catalogue_fts (rowid, name, description, keywords, other, facets, "
+                "until) VALUES (:number, :name, :description, :keywords, :other, :facets, :until)"
             ),
-            {"number": number, **index_texts(document)},
+            [
+                {
+                    "number": row.number,
+                    **index_texts(row.document),
+                    "facets": " ".join([ALL_TOKEN, *(facet_token(f, v) for f, v in row.facets)]),
+                    "until": int(row.valid_until.timestamp()) if row.valid_until else 0,
+                }
+                for row in rows
+            ],
         )
 
-    def remove(self, session: Session, number: int) -> None:
-        session.execute(text("DELETE FROM catalogue_fts WHERE rowid = :n"), {"n": number})
+    def remove(self, session: Session, numbers: Sequence[int]) -> None:
+        if numbers:
+            session.execute(
+                text("DELETE FROM catalogue_fts WHERE rowid IN :numbers").bindparams(
+                    bindparam("numbers", expanding=True)
+                ),
+                {"numbers": list(numbers)},
+            )
 
     def clear(self, session: Session) -> None:
         session.execute(text("DELETE FROM catalogue_fts"))
@@ -166,34 +271,73 @@ class SqliteFullTextIndex(_SqlIndex):
         # Terms are \w+ words (search.match_terms), so quoting them is all the escaping needed.
         return " ".join(f'"{term}"*' for term in terms)
 
-    def _match_sql(self, query: SearchQuery) -> tuple[str, dict[str, Any]]:
-        return (
-            "SELECT rowid AS number, bm25(catalogue_fts, 10.0, 2.0, 5.0, 1.0) AS rank "
-            "FROM catalogue_fts WHERE catalogue_fts MATCH :match",
-            {"match": self.match_expression(query.terms)},
+    @staticmethod
+    def _query_expression(query: SearchQuery) -> str:
+        parts = [f'{_TEXT_COLUMNS} : "{term}"*' for term in query.terms]
+        for facet, values in sorted(query.filters.items()):
+            tokens = " OR ".join(facet_token(facet, value) for value in values)
+            parts.append(f"facets : ({tokens})")
+        return " AND ".join(parts) or f"facets : {ALL_TOKEN}"
+
+    def search(self, session: Session, query: SearchQuery, now: datetime) -> SearchPage:
+        # Straight to the driver: at a few milliseconds per search, building SQLAlchemy
+        # statements would cost as much as SQLite's work. Two statements: the whole match
+        # set (rank, facets), then the page with its entries, highlights and provider names.
+        raw = session.connection().connection.driver_connection
+        assert raw is not None
+        expression = self._query_expression(query)
+        rows = raw.execute(
+            "SELECT rowid, bm25(catalogue_fts, 10.0, 2.0, 5.0, 1.0, 0.0), facets "
+            "FROM catalogue_fts WHERE catalogue_fts MATCH ? AND (until = 0 OR until > ?)",
+            (expression, int(now.timestamp())),
+        ).fetchall()
+        counts = Counter(token for row in rows for token in row[2].split())
+        facet_rows = [
+            (*named, count)
+            for token, count in counts.items()
+            if token != ALL_TOKEN and (named := facet_of_token(token)) is not None
+        ]
+        if query.terms:
+            ranked = heapq.nsmallest(query.offset + query.size, rows, key=lambda r: (r[1], -r[0]))
+        else:
+            ranked = heapq.nlargest(query.offset + query.size, rows, key=lambda r: r[0])
+        page = ranked[query.offset :]
+        details = self._page(raw, query.terms, [int(row[0]) for row in page]) if page else {}
+        hits = []
+        for number, rank, _ in page:
+            entry, marks = details.get(int(number), (None, {}))
+            hits.append(Hit(int(number), float(rank), marks if query.terms else {}, entry))
+        return SearchPage(
+            hits=hits, total=len(rows), facets=top_facets(facet_rows, query.facet_limit)
         )
 
-    def _highlights(
-        self, session: Session, query: SearchQuery, numbers: Sequence[int]
-    ) -> dict[int, dict[str, str]]:
-        rows = session.execute(
-            text(
-                "SELECT rowid, highlight(catalogue_fts, 0, :s, :e), "
-                "snippet(catalogue_fts, 1, :s, :e, '…', 24), "
-                "highlight(catalogue_fts, 2, :s, :e) "
-                "FROM catalogue_fts WHERE catalogue_fts MATCH :match AND rowid IN :numbers"
-            ).bindparams(bindparam("numbers", expanding=True)),
-            {
-                "s": MARK_START,
-                "e": MARK_END,
-                "match": self.match_expression(query.terms),
-                "numbers": list(numbers),
-            },
-        ).all()
-        return {
-            int(r[0]): _marked(("name", r[1]), ("description", r[2]), ("keywords", r[3]))
-            for r in rows
-        }
+    @staticmethod
+    def _page(
+        raw: Any, terms: Sequence[str], numbers: Sequence[int]
+    ) -> dict[int, tuple[EntrySummary, dict[str, str]]]:
+        # Highlights are made here, not by FTS5's highlight(): with a MATCH, SQLite runs the
+        # whole query again for the page's rows (about as long as the search itself), and
+        # the words only need to be found again in twenty names and descriptions.
+        rows = raw.execute(
+            "SELECT e.number, e.id, e.subject, e.kind, e.owner, e.label_level, e.document, "
+            "json_extract(p.document, '$.name') FROM catalogue_entries e "
+            "LEFT JOIN catalogue_entries p ON p.subject = e.owner AND p.state = 'active' "
+            "WHERE e.number IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(numbers)),),
+        ).fetchall()
+        page = {}
+        for row in rows:
+            entry = _summary(row, str(row[7]) if row[7] else None)
+            texts = index_texts(entry.document)
+            page[entry.number] = (
+                entry,
+                _marked(
+                    ("name", highlight(texts["name"], terms)),
+                    ("description", highlight(texts["description"], terms, window=24)),
+                    ("keywords", highlight(texts["keywords"], terms)),
+                ),
+            )
+        return page
 
 
 def _marked(*fields: tuple[str, Any]) -> dict[str, str]:
@@ -226,20 +370,26 @@ class PostgresFullTextIndex(_SqlIndex):
             text("CREATE INDEX IF NOT EXISTS catalogue_fts_tsv ON catalogue_fts USING gin (tsv)")
         )
 
-    def put(self, session: Session, number: int, document: Mapping[str, Any]) -> None:
+    def put(self, session: Session, rows: Sequence[IndexRow]) -> None:
+        # Facets and validity are read from catalogue_facets and catalogue_entries.
+        if not rows:
+            return
         session.execute(
             text(
                 "INSERT INTO catalogue_fts (number, name, description, keywords, other) "
-                "VALUES (:number, :name, :description, :keywords, :other) "
-                "ON CONFLICT (number) DO UPDATE SET name = excluded.name, "
-                "description = excluded.description, keywords = excluded.keywords, "
-                "other = excluded.other"
+                "VALUES (:number, :name, :description, :keywords, :other)"
             ),
-            {"number": number, **index_texts(document)},
+            [{"number": row.number, **index_texts(row.document)} for row in rows],
         )
 
-    def remove(self, session: Session, number: int) -> None:
-        session.execute(text("DELETE FROM catalogue_fts WHERE number = :n"), {"n": number})
+    def remove(self, session: Session, numbers: Sequence[int]) -> None:
+        if numbers:
+            session.execute(
+                text("DELETE FROM catalogue_fts WHERE number IN :numbers").bindparams(
+                    bindparam("numbers", expanding=True)
+                ),
+                {"numbers": list(numbers)},
+            )
 
     def clear(self, session: Session) -> None:
         session.execute(text("DELETE FROM catalogue_fts"))

@@ -30,6 +30,7 @@ dsp endpoint   ``gx:endpoint`` -> ``gx:endpointURL`` of an endpoint whose
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -70,6 +71,7 @@ def local_name(value: str) -> str:
     return re.split(r"[#/:]", value)[-1]
 
 
+@functools.cache
 def _aliases(name: str) -> tuple[str, ...]:
     """The spellings of a compact property: compact, expanded, and bare local name."""
     prefix, _, local = name.partition(":")

@@ -14,8 +14,10 @@ import hmac
 import html
 import json
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from hansa.errors import BadRequest
 
@@ -100,11 +102,26 @@ def build_query(
     return SearchQuery(terms=tuple(match_terms(text or "")), filters=clean, size=size)
 
 
+@dataclass(frozen=True)
+class EntrySummary:
+    """What a result list shows of an entry (no originals: they are large)."""
+
+    number: int
+    id: str
+    subject: str
+    kind: str
+    owner: str
+    label_level: str
+    document: dict[str, Any]
+    provider_name: str | None
+
+
 @dataclass
 class Hit:
     number: int
     rank: float
     highlights: dict[str, str] = field(default_factory=dict)
+    entry: EntrySummary | None = None
 
 
 @dataclass
@@ -112,6 +129,40 @@ class SearchPage:
     hits: list[Hit]
     total: int
     facets: dict[str, list[tuple[str, int]]]
+
+
+def _fold(word: str) -> str:
+    """Case and diacritics folded, as FTS5's ``unicode61 remove_diacritics 2`` folds them."""
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def highlight(text: str, terms: Sequence[str], *, window: int | None = None) -> str | None:
+    """``text`` with every word that starts with one of ``terms`` marked; None if none does.
+
+    ``window``: cut to about that many words around the first match (a snippet, with "…").
+    """
+    if not terms or not text:
+        return None
+    words = list(_WORD.finditer(text))
+    matched = [m for m in words if _fold(m.group()).startswith(tuple(terms))]
+    if not matched:
+        return None
+    start, end, prefix, suffix = 0, len(text), "", ""
+    if window is not None and len(words) > window:
+        first = words.index(matched[0])
+        low = max(0, min(first - window // 3, len(words) - window))
+        high = min(len(words), low + window)
+        start, end = words[low].start(), words[high - 1].end()
+        prefix, suffix = ("…" if low else ""), ("…" if high < len(words) else "")
+    parts, cursor = [prefix], start
+    for match in matched:
+        if match.start() < start or match.end() > end:
+            continue
+        parts += [text[cursor : match.start()], MARK_START, match.group(), MARK_END]
+        cursor = match.end()
+    parts += [text[cursor:end], suffix]
+    return "".join(parts)
 
 
 def marked_html(text: str) -> str:

@@ -95,9 +95,8 @@ class CatalogueService:
 
     def ingest_presentation(self, vp: str, *, now: datetime | None = None) -> list[Published]:
         """Publish what a participant presents (vp+jwt, ``aud`` = this node's DID)."""
-        checked = self.verifier.verify_presentation(
-            vp, domain=self.node_did, x509=self.require_x509, now=now
-        )
+        checked = self.verifier.verify_presentation(vp, domain=self.node_did, now=now)
+        self._check_chains(checked.credentials, now)
         plan = plan_publications(
             checked.credentials,
             is_compliance_issuer=self.is_compliance_issuer,
@@ -112,12 +111,11 @@ class CatalogueService:
         checks = []
         for index, token in enumerate(tokens):
             try:
-                checks.append(
-                    self.verifier.verify_credential(token, x509=self.require_x509, now=now)
-                )
+                checks.append(self.verifier.verify_credential(token, now=now))
             except HansaError as exc:
                 exc.pointer = f"/verifiableCredential/{index}{exc.pointer or ''}"
                 raise
+        self._check_chains(checks, now)
         plan = plan_publications(
             checks, is_compliance_issuer=self.is_compliance_issuer, holder=None
         )
@@ -144,12 +142,30 @@ class CatalogueService:
         )
         return self._publish(plan, now)
 
+    def _check_chains(self, checks: Sequence[CredentialCheck], now: datetime | None) -> None:
+        """Require each signing key to chain to a trusted root: once per key and submission
+        (a provider's fifty offerings are signed with one key, its chain is checked once)."""
+        if not self.require_x509:
+            return
+        seen: set[tuple[str, str]] = set()
+        for index, check in enumerate(checks):
+            key = (check.verification_method, check.issuer)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                self.verifier.verify_key_chain(
+                    check.verification_method, check.issuer, now or _now()
+                )
+            except HansaError as exc:
+                exc.pointer = f"/verifiableCredential/{index}"
+                raise
+
     def _publish(self, plan: Sequence[Publication], now: datetime | None) -> list[Published]:
         now = now or _now()
         published = []
         with self.store.writing() as session:
-            for publication in plan:
-                entry, change = self.store.publish(session, publication, now)
+            for entry, change in self.store.publish(session, plan, now):
                 published.append(
                     Published(entry.id, entry.subject, entry.kind, change or "unchanged", entry.seq)
                 )
@@ -254,13 +270,7 @@ class CatalogueService:
         query = SearchQuery(query.terms, query.filters, offset, query.size, query.facet_limit)
         with self.store.sessions() as session:
             result = self.store.fts.search(session, query, now or _now())
-        entries = self.store.by_numbers([hit.number for hit in result.hits])
-        providers = self._provider_names([e.owner for e in entries.values()])
-        items = [
-            search_item(entries[hit.number], hit, providers)
-            for hit in result.hits
-            if hit.number in entries
-        ]
+        items = [search_item(hit.entry, hit) for hit in result.hits if hit.entry is not None]
         next_offset = offset + query.size
         has_next = next_offset < result.total and next_offset <= MAX_OFFSET
         return {
@@ -275,20 +285,12 @@ class CatalogueService:
             "next": self.cursors.encode(query, next_offset) if has_next else None,
         }
 
-    def _provider_names(self, owners: Sequence[str]) -> dict[str, str]:
-        participants = self.store.by_subjects(list(dict.fromkeys(owners)))
-        return {
-            subject: str(entry.document.get("name") or "")
-            for subject, entry in participants.items()
-            if entry.state == "active" and entry.document.get("name")
-        }
-
     def entry(self, entry_id: str) -> dict[str, Any]:
         """An entry in full: provider, labels, policy in words, price, DSP address, originals."""
         entry = self.store.get(entry_id)
         if entry is None:
             raise NotFound(f"no catalogue entry {entry_id}", code="catalogue.entry_not_found")
-        return entry_detail(entry, self._provider_names([entry.owner]))
+        return entry_detail(entry, self.store.participant_names([entry.owner]))
 
     def changes_since(self, seq: int, limit: int = 100) -> list[Change]:
         """The change feed after ``seq`` (for peers and projections)."""
@@ -322,12 +324,16 @@ class CatalogueService:
             session.execute(delete(CatalogueFacet))
         for start in range(0, len(numbers), batch):
             with self.store.writing() as session:
-                for number in numbers[start : start + batch]:
-                    entry = session.get(CatalogueEntry, number)
-                    if entry is None:
-                        continue
+                entries = list(
+                    session.scalars(
+                        select(CatalogueEntry).where(
+                            CatalogueEntry.number.in_(numbers[start : start + batch])
+                        )
+                    )
+                )
+                for entry in entries:
                     entry.document = project(_payload(entry.credential_token))
-                    self.store.project(session, entry)
+                self.store.project(session, entries)
         self.rdf.clear()
         self.sync_rdf()
         return len(numbers)

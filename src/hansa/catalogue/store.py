@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from hansa.catalogue.fts import FullTextIndex
+from hansa.catalogue.fts import FullTextIndex, IndexRow
 from hansa.catalogue.ingest import Publication
 from hansa.catalogue.models import CatalogueChange, CatalogueEntry, CatalogueFacet
 from hansa.catalogue.offering import facet_values
@@ -74,6 +74,28 @@ def _valid_until(*credentials: dict[str, Any]) -> datetime | None:
     return min(ends) if ends else None
 
 
+def _fill(entry: CatalogueEntry, publication: Publication, now: datetime) -> None:
+    """Write a publication's originals and projection into ``entry`` (new or replaced)."""
+    credential = publication.check.credential
+    label = publication.label
+    entry.owner = publication.owner
+    entry.kind = publication.kind
+    entry.credential_id = str(credential.get("id"))
+    entry.credential_token = publication.token
+    entry.label_id = str(label.check.credential.get("id") or "")
+    entry.label_token = label.token
+    entry.label_issuer = label.check.issuer
+    entry.label_level = label.level
+    entry.evidence_tokens = list(publication.evidence)
+    entry.issued_at = _issued_at(credential, now)
+    entry.valid_until = _valid_until(credential, label.check.credential)
+    entry.state = "active"
+    entry.state_reason = None
+    entry.document = publication.document
+    entry.updated_at = now
+    entry.seq = 0
+
+
 class CatalogueStore:
     """Entries, their projections in the database, and the change feed."""
 
@@ -95,96 +117,131 @@ class CatalogueStore:
     # --- writes (inside writing()) ---------------------------------------------------------
 
     def _change(
-        self,
-        session: Session,
-        entry: CatalogueEntry | None,
-        kind: ChangeKind,
-        now: datetime,
-        *,
-        entry_id: str | None = None,
-        subject: str | None = None,
+        self, session: Session, entry: CatalogueEntry, kind: ChangeKind, now: datetime
     ) -> int:
         change = CatalogueChange(
-            entry_id=entry.id if entry is not None else entry_id,
-            subject=entry.subject if entry is not None else subject,
+            entry_id=entry.id,
+            subject=entry.subject,
             kind=kind,
-            credential_id=entry.credential_id if entry is not None else None,
+            credential_id=entry.credential_id,
             at=now,
         )
         session.add(change)
         session.flush()
         return change.seq
 
-    def project(self, session: Session, entry: CatalogueEntry) -> None:
-        """(Re)write the entry's facet rows and full-text row from its document."""
-        session.execute(delete(CatalogueFacet).where(CatalogueFacet.entry_number == entry.number))
-        session.add_all(
-            CatalogueFacet(entry_number=entry.number, facet=facet, value=value)
-            for facet, value in facet_values(entry.document, entry.label_level)
-        )
-        self.fts.put(session, entry.number, entry.document)
+    def project(
+        self, session: Session, entries: Sequence[CatalogueEntry], *, new: bool = False
+    ) -> None:
+        """(Re)write the entries' facet rows and full-text rows from their documents.
+
+        Only active entries are projected: revoked or expired ones leave the indexes.
+        ``new``: the entries were never projected (nothing to remove first).
+        """
+        if not new:
+            self.unproject(session, [entry.number for entry in entries])
+        rows: list[dict[str, Any]] = []
+        indexed: list[IndexRow] = []
+        for entry in entries:
+            if entry.state != "active":
+                continue
+            facets = facet_values(entry.document, entry.label_level)
+            rows.extend({"entry_number": entry.number, "facet": f, "value": v} for f, v in facets)
+            indexed.append(IndexRow(entry.number, entry.document, facets, entry.valid_until))
+        if rows:
+            session.execute(insert(CatalogueFacet), rows)
+        self.fts.put(session, indexed)
+
+    def unproject(self, session: Session, numbers: Sequence[int]) -> None:
+        """Take entries out of the facet rows and the full-text index."""
+        if numbers:
+            session.execute(delete(CatalogueFacet).where(CatalogueFacet.entry_number.in_(numbers)))
+            self.fts.remove(session, numbers)
 
     def publish(
-        self, session: Session, publication: Publication, now: datetime
-    ) -> tuple[CatalogueEntry, ChangeKind | None]:
-        """Insert or supersede the subject's entry; ``None`` when nothing changed."""
-        credential = publication.check.credential
-        label = publication.label
-        issued_at = _issued_at(credential, now)
-        entry = session.scalar(
-            select(CatalogueEntry).where(CatalogueEntry.subject == publication.subject)
-        )
-        kind: ChangeKind = "insert"
-        if entry is not None:
-            if entry.owner != publication.owner:
-                raise Conflict(
-                    f"{publication.subject} is already catalogued for another participant; "
-                    "describe your offering under a subject id of your own",
-                    code="catalogue.subject_taken",
-                )
-            if entry.credential_token == publication.token and entry.label_token == label.token:
-                return entry, None
-            if issued_at < entry.issued_at:
-                raise Conflict(
-                    f"the catalogue holds a newer credential for {publication.subject} "
-                    f"(valid from {entry.issued_at.isoformat()}); publish a newer one",
-                    code="catalogue.stale_credential",
-                    pointer="/validFrom",
-                )
-            kind = "supersede"
-        else:
-            entry = CatalogueEntry(
-                id=entry_id_for(publication.subject),
-                subject=publication.subject,
-                created_at=now,
+        self, session: Session, publications: Sequence[Publication], now: datetime
+    ) -> list[tuple[CatalogueEntry, ChangeKind | None]]:
+        """Insert or supersede each subject's entry (``None``: the same credential again).
+
+        One submission is written in a few statements whatever its size: one read of the
+        subjects, batched inserts of entries and changes, one projection pass.
+        """
+        subjects = [p.subject for p in publications]
+        if len(set(subjects)) != len(subjects):
+            raise Conflict(
+                "the submission holds two credentials for one subject; send the newest only",
+                code="catalogue.duplicate_subject",
             )
-        entry.owner = publication.owner
-        entry.kind = publication.kind
-        entry.credential_id = str(credential.get("id"))
-        entry.credential_token = publication.token
-        entry.label_id = str(label.check.credential.get("id") or "")
-        entry.label_token = label.token
-        entry.label_issuer = label.check.issuer
-        entry.label_level = label.level
-        entry.evidence_tokens = list(publication.evidence)
-        entry.issued_at = issued_at
-        entry.valid_until = _valid_until(credential, label.check.credential)
-        entry.state = "active"
-        entry.state_reason = None
-        entry.document = publication.document
-        entry.updated_at = now
-        entry.seq = 0
-        session.add(entry)
+        existing = {
+            entry.subject: entry
+            for entry in session.scalars(
+                select(CatalogueEntry).where(CatalogueEntry.subject.in_(subjects))
+            )
+        }
+        results: list[tuple[CatalogueEntry, ChangeKind | None]] = []
+        for publication in publications:
+            entry = existing.get(publication.subject)
+            kind = self._check_replace(entry, publication, now)
+            if entry is None:
+                entry = CatalogueEntry(
+                    id=entry_id_for(publication.subject),
+                    subject=publication.subject,
+                    created_at=now,
+                )
+            if kind is not None:
+                _fill(entry, publication, now)
+            results.append((entry, kind))
+        changed = [(entry, kind) for entry, kind in results if kind is not None]
+        session.add_all(entry for entry, _ in changed)
         session.flush()
-        entry.seq = self._change(session, entry, kind, now)
-        self.project(session, entry)
-        return entry, kind
+        changes = [
+            CatalogueChange(
+                entry_id=entry.id,
+                subject=entry.subject,
+                kind=kind,
+                credential_id=entry.credential_id,
+                at=now,
+            )
+            for entry, kind in changed
+        ]
+        session.add_all(changes)
+        session.flush()
+        for (entry, _), change in zip(changed, changes, strict=True):
+            entry.seq = change.seq
+        self.project(session, [entry for entry, kind in changed if kind == "insert"], new=True)
+        self.project(session, [entry for entry, kind in changed if kind == "supersede"])
+        return results
+
+    @staticmethod
+    def _check_replace(
+        entry: CatalogueEntry | None, publication: Publication, now: datetime
+    ) -> ChangeKind | None:
+        if entry is None:
+            return "insert"
+        if entry.owner != publication.owner:
+            raise Conflict(
+                f"{publication.subject} is already catalogued for another participant; "
+                "describe your offering under a subject id of your own",
+                code="catalogue.subject_taken",
+            )
+        if (
+            entry.credential_token == publication.token
+            and entry.label_token == publication.label.token
+        ):
+            return None
+        if _issued_at(publication.check.credential, now) < entry.issued_at:
+            raise Conflict(
+                f"the catalogue holds a newer credential for {publication.subject} "
+                f"(valid from {entry.issued_at.isoformat()}); publish a newer one",
+                code="catalogue.stale_credential",
+                pointer="/validFrom",
+            )
+        return "supersede"
 
     def remove(self, session: Session, entry: CatalogueEntry, now: datetime) -> int:
         """Delete an entry (its originals and projections); the change feed keeps a record."""
         seq = self._change(session, entry, "delete", now)
-        self.fts.remove(session, entry.number)
-        session.execute(delete(CatalogueFacet).where(CatalogueFacet.entry_number == entry.number))
+        self.unproject(session, [entry.number])
         session.delete(entry)
         return seq
 
@@ -201,6 +258,7 @@ class CatalogueStore:
         entry.state_reason = reason[:512]
         entry.updated_at = now
         entry.seq = self._change(session, entry, kind, now)
+        self.project(session, [entry])
         return entry.seq
 
     # --- reads -----------------------------------------------------------------------------
@@ -218,14 +276,18 @@ class CatalogueStore:
             )
             return {row.number: row for row in rows}
 
-    def by_subjects(self, subjects: Sequence[str]) -> dict[str, CatalogueEntry]:
+    def participant_names(self, subjects: Sequence[str]) -> dict[str, str]:
+        """The names of active participants, from their own catalogue entries."""
         if not subjects:
             return {}
         with self.sessions() as session:
-            rows = session.scalars(
-                select(CatalogueEntry).where(CatalogueEntry.subject.in_(list(subjects)))
+            rows = session.execute(
+                select(CatalogueEntry.subject, CatalogueEntry.document).where(
+                    CatalogueEntry.subject.in_(list(dict.fromkeys(subjects))),
+                    CatalogueEntry.state == "active",
+                )
             )
-            return {row.subject: row for row in rows}
+            return {subject: str(doc["name"]) for subject, doc in rows if doc.get("name")}
 
     def changes_since(self, seq: int, limit: int = 100) -> list[Change]:
         """Changes after ``seq``, oldest first, at most ``limit``."""

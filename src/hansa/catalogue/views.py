@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hansa.catalogue.models import CatalogueEntry
-from hansa.catalogue.search import Hit, marked_html
+from hansa.catalogue.search import EntrySummary, Hit, marked_html
 from hansa.errors import HansaError
 from hansa.policy.describe import describe_policy
 
@@ -16,7 +16,7 @@ def _provider(entry: CatalogueEntry, names: Mapping[str, str]) -> dict[str, Any]
     return {"id": provider, "name": names.get(str(provider))}
 
 
-def search_item(entry: CatalogueEntry, hit: Hit, names: Mapping[str, str]) -> dict[str, Any]:
+def search_item(entry: EntrySummary, hit: Hit) -> dict[str, Any]:
     """One search result: enough to list it, with the matched words marked."""
     document = entry.document
     price = document.get("price") or {}
@@ -26,7 +26,10 @@ def search_item(entry: CatalogueEntry, hit: Hit, names: Mapping[str, str]) -> di
         "type": entry.kind,
         "name": document.get("name"),
         "description": document.get("description"),
-        "provider": _provider(entry, names),
+        "provider": {
+            "id": entry.document.get("provider") or entry.owner,
+            "name": entry.provider_name,
+        },
         "label": entry.label_level,
         "keywords": document.get("keywords") or [],
         "priceModel": price.get("priceModel"),

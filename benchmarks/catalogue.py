@@ -1,0 +1,330 @@
+"""Catalogue: verified ingest rate, keyword+facet search latency, SPARQL, and the FTS5 floor.
+
+    python benchmarks/catalogue.py [--quick] [--offerings N] [--database URL]
+
+Generates varied Gaia-X offering credentials (ServiceOffering, DataProduct, DataResource,
+SoftwareResource; eleven sectors; names, descriptions, keywords, formats, countries,
+licences, price models) from 200 providers whose keys chain to a federation root CA, each
+batch covered by a compliance label, and publishes them through
+``CatalogueService.ingest_presentation`` (every signature, x509 chain, digest and ownership
+checked; no status lists, so no network). Then it measures:
+
+- ingest rate: verified credentials per second (offerings and labels);
+- keyword+facet search p50/p95 (``CatalogueService.search``: prefix words, one facet filter,
+  total, all facet counts, first page with highlights, entries loaded);
+- a type+keyword SPARQL query on the RDF projection, p50/p95;
+- the floor: the same words on a bare SQLite FTS5 table of the same texts
+  (``MATCH ... ORDER BY rank LIMIT 20``), p50/p95.
+
+Target: search p95 <= 3x the floor's p95 at 100,000 offerings. ``--quick``: 10,000
+offerings, within a minute. The last line is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from hansa.catalogue.fts import SqliteFullTextIndex, index_texts
+from hansa.catalogue.ingest import digest_sri
+from hansa.catalogue.offering import project
+from hansa.catalogue.search import build_query
+from hansa.catalogue.service import CatalogueService, open_catalogue
+from hansa.db import make_engine, make_session_factory, migrate
+from hansa.identity.did import DidDocument, build_did_document
+from hansa.identity.keys import PrivateKey, generate_private_key
+from hansa.identity.pki import certificates_to_pem, create_root_ca, issue_key_certificate
+from hansa.identity.trust import TrustAnchorService
+from hansa.identity.vc_jose import CREDENTIALS_V2, issue_vc_jwt, issue_vp_jwt
+from hansa.identity.verifier import CredentialVerifier
+
+GX = "https://w3id.org/gaia-x/development#"
+CATALOGUE_DID = "did:web:catalogue.example.eu"
+COMPLIANCE_DID = "did:web:compliance.example.eu"
+BATCH = 50
+
+SECTORS: dict[str, list[str]] = {
+    "mobility": ["traffic", "parking", "transit", "bicycle", "charging", "routing", "fleet"],
+    "energy": ["wind", "solar", "grid", "consumption", "storage", "hydrogen", "forecast"],
+    "health": ["clinical", "imaging", "genomics", "wellbeing", "hospital", "pharmacy"],
+    "agriculture": ["soil", "harvest", "irrigation", "livestock", "crop", "pesticide"],
+    "manufacturing": ["machine", "maintenance", "quality", "supply", "robotics", "twin"],
+    "finance": ["payments", "credit", "invoice", "fraud", "insurance", "market"],
+    "climate": ["emissions", "temperature", "precipitation", "flood", "drought", "air"],
+    "logistics": ["shipment", "warehouse", "container", "port", "tracking", "customs"],
+    "retail": ["footfall", "basket", "pricing", "inventory", "loyalty", "ecommerce"],
+    "tourism": ["hotel", "booking", "events", "museum", "visitors", "seasonal"],
+    "public": ["census", "budget", "procurement", "permits", "cadastre", "elections"],
+}
+PLACES = ["Berlin", "Hamburg", "Munich", "Paris", "Lyon", "Milan", "Madrid", "Vienna",
+          "Warsaw", "Prague", "Lisbon", "Rotterdam", "Antwerp", "Copenhagen", "Helsinki"]
+COUNTRIES = ["DE", "FR", "IT", "ES", "AT", "PL", "CZ", "PT", "NL", "BE", "DK", "FI", "SE"]
+KINDS = [("gx:ServiceOffering", 50), ("gx:DataProduct", 35), ("gx:DataResource", 10),
+         ("gx:SoftwareResource", 5)]
+FORMATS = ["application/json", "text/csv", "application/parquet", "application/geo+json",
+           "application/xml", "application/vnd.apache.avro"]
+LICENCES = ["CC-BY-4.0", "CC0-1.0", "ODbL-1.0", "CC-BY-SA-4.0", "DL-DE-BY-2.0", "proprietary"]
+PRICES = ["free", "subscription", "pay-per-use", "one-off", "on-request"]
+NOUNS = ["data", "feed", "API", "dataset", "service", "analytics", "stream", "archive"]
+ADJECTIVES = ["live", "historical", "hourly", "daily", "anonymised", "aggregated", "raw",
+              "curated", "real-time", "monthly"]
+
+
+class Party:
+    def __init__(self, did: str) -> None:
+        self.did = did
+        self.key: PrivateKey = generate_private_key()
+        self.kid = f"{did}#key-1"
+
+
+class Federation:
+    """Parties with x5c chains to one root, resolved from a dict."""
+
+    def __init__(self) -> None:
+        self.ca_key, self.ca_cert = create_root_ca("Benchmark federation root")
+        self.documents: dict[str, DidDocument] = {}
+
+    def party(self, did: str) -> Party:
+        party = Party(did)
+        leaf = issue_key_certificate(self.ca_key, self.ca_cert, did, party.key.public_key())
+        document = build_did_document(did, [("key-1", party.key)])
+        document["verificationMethod"][0]["publicKeyJwk"]["x5c"] = [
+            base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()
+            for c in (leaf, self.ca_cert)
+        ]
+        self.documents[did] = document
+        return party
+
+    def resolve(self, did: str) -> DidDocument:
+        return self.documents[did]
+
+
+def offering(rng: random.Random, provider: Party, number: int) -> dict[str, Any]:
+    sector = rng.choice(list(SECTORS))
+    words = rng.sample(SECTORS[sector], 3)
+    place = rng.choice(PLACES)
+    kind = rng.choices([k for k, _ in KINDS], [w for _, w in KINDS])[0]
+    name = f"{rng.choice(ADJECTIVES).capitalize()} {words[0]} {rng.choice(NOUNS)} {place}"
+    description = (
+        f"{rng.choice(ADJECTIVES).capitalize()} {words[0]} and {words[1]} {rng.choice(NOUNS)} "
+        f"for the {sector} sector around {place}, updated {rng.choice(ADJECTIVES)}. "
+        f"Covers {words[2]}, {rng.choice(SECTORS[sector])} and {rng.choice(NOUNS)} quality "
+        f"indicators; offering {number}."
+    )
+    return {
+        "@context": [CREDENTIALS_V2, GX],
+        "id": f"urn:uuid:{uuid.UUID(int=rng.getrandbits(128))}",
+        "type": ["VerifiableCredential", kind],
+        "issuer": provider.did,
+        "validFrom": "2026-01-01T00:00:00Z",
+        "validUntil": "2031-01-01T00:00:00Z",
+        "credentialSubject": {
+            "id": f"{provider.did}:offerings:{number}",
+            "type": kind,
+            "gx:providedBy": {"id": provider.did},
+            "schema:name": name,
+            "schema:description": description,
+            "gx:keyword": [sector, *words],
+            "gx:formatType": rng.sample(FORMATS, rng.randint(1, 2)),
+            "gx:location": {"gx:countryCode": rng.choice(COUNTRIES)},
+            "gx:license": rng.choice(LICENCES),
+            "hansa:price": {"hansa:priceModel": rng.choice(PRICES), "hansa:currency": "EUR"},
+            "gx:endpoint": {
+                "gx:endpointURL": f"https://{provider.did.split(':')[2]}/dsp",
+                "gx:standardConformity": "Dataspace Protocol 2025-1",
+            },
+        },
+    }
+
+
+def label(compliance: Party, tokens: list[str], rng: random.Random) -> str:
+    covered = [
+        {
+            "id": json.loads(base64.urlsafe_b64decode(t.split(".")[1] + "==="))["id"],
+            "type": "gx:CompliantCredential",
+            "gx:credentialType": "gx:ServiceOffering",
+            "cred:digestSRI": digest_sri(t),
+        }
+        for t in tokens
+    ]
+    for entry, token in zip(covered, tokens, strict=True):
+        payload = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "==="))
+        entry["gx:credentialType"] = payload["credentialSubject"]["type"]
+    return issue_vc_jwt(
+        {
+            "@context": [CREDENTIALS_V2, GX],
+            "id": f"urn:uuid:{uuid.UUID(int=rng.getrandbits(128))}",
+            "type": ["VerifiableCredential", "gx:LabelCredential"],
+            "issuer": compliance.did,
+            "validFrom": "2026-01-01T00:00:00Z",
+            "credentialSubject": {
+                "type": "gx:LabelCredential",
+                "gx:labelLevel": rng.choice(["SC", "SC", "L1", "L2", "L3"]),
+                "gx:compliantCredentials": covered,
+            },
+        },
+        compliance.key,
+        compliance.kid,
+    )
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[max(0, int(len(ordered) * 0.95) - 1)]
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return (time.perf_counter() - started) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10,000 offerings, within a minute")
+    parser.add_argument("--offerings", type=int, default=None)
+    parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: SQLite file)")
+    parser.add_argument("--queries", type=int, default=300)
+    args = parser.parse_args()
+    total = args.offerings or (10_000 if args.quick else 100_000)
+    rng = random.Random(20261127)
+    workdir = Path(tempfile.mkdtemp(prefix="hansa-catalogue-bench-"))
+
+    federation = Federation()
+    providers = [federation.party(f"did:web:provider-{i}.example.eu") for i in range(200)]
+    compliance = federation.party(COMPLIANCE_DID)
+    engine = make_engine(args.database or f"sqlite:///{workdir / 'catalogue.db'}")
+    migrate(engine)
+    sessions = make_session_factory(engine)
+    trust = TrustAnchorService(sessions, settings_issuers=[COMPLIANCE_DID])
+    trust.add_root(certificates_to_pem([federation.ca_cert]))
+
+    def no_status(credential: dict[str, Any], issuer: str) -> None:
+        raise AssertionError("benchmark credentials carry no status")
+
+    def no_fetch(url: str) -> bytes:
+        raise AssertionError(f"benchmark fetches nothing ({url})")
+
+    verifier = CredentialVerifier(federation, no_status, trust, no_fetch)
+    catalogue: CatalogueService = open_catalogue(
+        engine,
+        sessions,
+        verifier,
+        node_did=CATALOGUE_DID,
+        is_compliance_issuer=trust.is_trusted_issuer,
+        rdf_path=None,
+        cursor_secret=b"benchmark",
+    )
+
+    started = time.perf_counter()
+    presentations: list[tuple[str, int]] = []
+    texts: list[dict[str, str]] = []
+    for start in range(0, total, BATCH):
+        provider = providers[(start // BATCH) % len(providers)]
+        credentials = [offering(rng, provider, n) for n in range(start, min(total, start + BATCH))]
+        texts.extend(index_texts(project(c)) for c in credentials)
+        tokens = [issue_vc_jwt(c, provider.key, provider.kid) for c in credentials]
+        tokens.append(label(compliance, tokens, rng))
+        vp = issue_vp_jwt(tokens, provider.did, provider.key, provider.kid, audience=CATALOGUE_DID)
+        presentations.append((vp, len(tokens)))
+    generated = time.perf_counter() - started
+
+    verified = 0
+    started = time.perf_counter()
+    for vp, count in presentations:
+        catalogue.ingest_presentation(vp)
+        verified += count
+    ingest_seconds = time.perf_counter() - started
+
+    floor = sqlite3.connect(":memory:")
+    floor.execute(
+        "CREATE VIRTUAL TABLE bare USING fts5(name, description, keywords, other, "
+        "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')"
+    )
+    floor.executemany(
+        "INSERT INTO bare VALUES (:name, :description, :keywords, :other)", texts
+    )
+    floor.commit()
+
+    vocabulary = sorted({w for words in SECTORS.values() for w in words} | set(SECTORS))
+    facets = [
+        ("type", ["ServiceOffering", "DataProduct", "DataResource"]),
+        ("country", COUNTRIES),
+        ("label", ["SC", "L1", "L2"]),
+        ("price_model", PRICES),
+        ("licence", LICENCES),
+    ]
+    search_ms: list[float] = []
+    floor_ms: list[float] = []
+    hits = 0
+    for _ in range(args.queries):
+        word = rng.choice(vocabulary)
+        word = word[: rng.randint(4, len(word))] if len(word) > 4 else word
+        facet, values = rng.choice(facets)
+        query = build_query(word, {facet: [rng.choice(values)]})
+        match = SqliteFullTextIndex.match_expression(query.terms)
+        floor_ms.append(
+            timed(
+                lambda m=match: floor.execute(
+                    "SELECT rowid, bm25(bare) FROM bare WHERE bare MATCH ? ORDER BY rank LIMIT 20",
+                    (m,),
+                ).fetchall()
+            )
+        )
+        result: dict[str, Any] = {}
+        search_ms.append(timed(lambda q=query: result.update(catalogue.search(q))))
+        hits += result["total"]
+
+    sparql_ms: list[float] = []
+    for _ in range(max(20, args.queries // 5)):
+        kind = rng.choice(["ServiceOffering", "DataProduct"])
+        word = rng.choice(list(SECTORS))
+        sparql = (
+            f'SELECT ?s ?name WHERE {{ ?s a gx:{kind} ; gx:keyword "{word}" ; '
+            "schema:name ?name } LIMIT 20"
+        )
+        sparql_ms.append(timed(lambda q=sparql: list(catalogue.sparql(q))))
+
+    search_p50, search_p95 = percentiles(search_ms)
+    floor_p50, floor_p95 = percentiles(floor_ms)
+    sparql_p50, sparql_p95 = percentiles(sparql_ms)
+    figures = {
+        "offerings": total,
+        "backend": engine.dialect.name,
+        "generate_seconds": generated,
+        "ingest_verified_per_second": verified / ingest_seconds,
+        "ingest_seconds": ingest_seconds,
+        "search_p50_ms": search_p50,
+        "search_p95_ms": search_p95,
+        "search_mean_hits": hits / args.queries,
+        "fts5_floor_p50_ms": floor_p50,
+        "fts5_floor_p95_ms": floor_p95,
+        "search_p95_over_floor": search_p95 / floor_p95 if floor_p95 else None,
+        "target_p95_over_floor": 3.0,
+        "sparql_p50_ms": sparql_p50,
+        "sparql_p95_ms": sparql_p95,
+    }
+    print(f"{total} offerings from {len(providers)} providers ({engine.dialect.name})")
+    print(f"  generated and signed in {generated:.1f} s")
+    print(f"  ingest: {figures['ingest_verified_per_second']:.0f} verified credentials/s")
+    print(f"  search (keyword+facet): p50 {search_p50:.2f} ms, p95 {search_p95:.2f} ms")
+    print(f"  bare FTS5 floor:        p50 {floor_p50:.2f} ms, p95 {floor_p95:.2f} ms")
+    print(f"  SPARQL type+keyword:    p50 {sparql_p50:.2f} ms, p95 {sparql_p95:.2f} ms")
+    engine.dispose()
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
+
+
+if __name__ == "__main__":
+    main()
