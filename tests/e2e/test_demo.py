@@ -18,7 +18,8 @@ def test_demo_once_succeeds_twice(tmp_path: Path) -> None:
     args = ["demo", "--once", "--dir", str(tmp_path), "--base-port", str(free_port_block())]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.stdout
-    assert "[5/5] Revocation" in first.stdout
+    assert "[5/6] Revocation" in first.stdout
+    assert "[6/6] Contract negotiation" in first.stdout
     assert "refused (403 vc.revoked)" in first.stdout
     assert "All steps succeeded" in first.stdout
     # A second run reopens the same federation (keys, certificates, databases).

@@ -3,7 +3,8 @@
 Grows with every capability. Now: the federation's root of trust, three nodes over
 HTTPS, a credential issued by one participant to the other, verified by the clearing
 house across nodes (did:web, X.509 chain to the federation root, status list), then
-revoked, and verified again: refused.
+revoked, and verified again: refused; then a contract negotiated over the Dataspace
+Protocol between the participants, authenticated with decentralised claims.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -156,9 +158,114 @@ def run_flow(federation: LocalFederation, steps: Steps) -> None:
             f"clearing house verifies again → refused ({response.status_code} {code})"
         )
 
+    def negotiate() -> str:
+        return negotiate_contract(federation)
+
     steps.run("A participant issues a credential to another", issue)
     steps.run("Presented and verified across nodes", present_and_verify)
     steps.run("Revocation", revoke_and_fail)
+    steps.run("Contract negotiation over the Dataspace Protocol", negotiate)
+
+
+def negotiate_contract(federation: LocalFederation) -> str:
+    """The provider offers a dataset to members; the consumer, a member, negotiates it."""
+    ca = federation.ca_file
+    house, provider, consumer = (
+        federation["clearing-house"],
+        federation["provider"],
+        federation["consumer"],
+    )
+    membership = house.node.identity.issue_credential(
+        {
+            "@context": ["https://www.w3.org/ns/credentials/v2"],
+            "type": ["VerifiableCredential", "MembershipCredential"],
+            "credentialSubject": {"id": consumer.did, "memberOf": federation.name},
+        }
+    )
+    if consumer.node.credential_service is None:
+        raise StepFailed("the consumer runs no credential service")
+    consumer.node.credential_service.hold(membership["id"].split(",", 1)[1])
+    suffix = uuid.uuid4().hex[:8]
+    policy = {
+        "@context": "http://www.w3.org/ns/odrl.jsonld",
+        "@type": "Set",
+        "permission": [
+            {
+                "action": "use",
+                "constraint": [
+                    {
+                        "leftOperand": "hansa:membership",
+                        "operator": "eq",
+                        "rightOperand": federation.name,
+                    }
+                ],
+            }
+        ],
+    }
+    with provider.client(ca) as client:
+        _expect(
+            client.post(
+                "/assets",
+                json={
+                    "id": f"urn:demo:traffic-{suffix}",
+                    "title": "Hamburg traffic counts",
+                    "dataAddress": {"type": "HttpData", "baseUrl": "https://data.example.eu/t"},
+                },
+            ),
+            201,
+            "registering the asset",
+        )
+        _expect(
+            client.post("/policies", json={"id": f"urn:demo:members-{suffix}", "policy": policy}),
+            201,
+            "storing the policy",
+        )
+        offer = _expect(
+            client.post(
+                "/offers",
+                json={
+                    "id": f"urn:demo:offer-{suffix}",
+                    "assetId": f"urn:demo:traffic-{suffix}",
+                    "policyId": f"urn:demo:members-{suffix}",
+                },
+            ),
+            201,
+            "offering the asset",
+        )
+    started = time.perf_counter()
+    with consumer.client(ca) as client:
+        view = _expect(
+            client.post(
+                "/management/negotiations",
+                json={"providerAddress": provider.base_url, "offerId": offer["id"]},
+            ),
+            201,
+            "starting the negotiation",
+        )
+        view = _expect(
+            client.get(
+                f"/management/negotiations/{view['id']}",
+                params={"waitFor": "FINALIZED,TERMINATED"},
+            ),
+            200,
+            "following the negotiation",
+        )
+    elapsed = (time.perf_counter() - started) * 1000
+    if view["state"] != "FINALIZED":
+        raise StepFailed(f"the negotiation ended {view['state']}: {view.get('error')}")
+    history = view["history"]
+    first = datetime.fromisoformat(history[0]["at"])
+    timing = ", ".join(
+        f"{h['state']} +{(datetime.fromisoformat(h['at']) - first).total_seconds() * 1000:.0f} ms"
+        for h in history
+    )
+    return (
+        f"{provider.spec.label} offers {offer['assetId']} to members of {federation.name} "
+        f"(ODRL, offer {offer['id']})\n"
+        f"{consumer.spec.label} requests it; the provider reads its membership credential "
+        "from the consumer's credential service (DCP) and agrees\n"
+        f"agreement {view['agreementId']} FINALIZED in {elapsed:.0f} ms: {timing}"
+    )
 
 
 def run_demo(root: Path, *, once: bool, reset: bool, base_port: int = 8440) -> int:
@@ -171,7 +278,7 @@ def run_demo(root: Path, *, once: bool, reset: bool, base_port: int = 8440) -> i
     logging.getLogger("hansa").setLevel(logging.INFO)
 
     federation = LocalFederation(root, base_port=base_port)
-    steps = Steps(5, log_file)
+    steps = Steps(6, log_file)
     console.print(f'\nHansa demo federation "{federation.name}" in {root}')
     try:
 
