@@ -1,0 +1,184 @@
+"""The ``File`` backend: files under the node's file root, read in 1 MiB chunks.
+
+Every access resolves the path again with
+:func:`hansa.connector.data_address.resolve_file_path` (``..``, absolute paths outside
+the root and symlinks leading out are refused as ``dataplane.path_traversal``): the path
+was checked when the asset was written, but a symlink may have been swapped since. The
+file is then opened with ``O_NOFOLLOW`` and, where ``/proc`` exists, the opened file's
+real path is checked once more, which closes the gap between the check and the open.
+Writes go to a temporary file in the same directory, fsynced and renamed into place, so
+a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import mimetypes
+import os
+import stat
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from hansa.connector.data_address import DataAddressError, resolve_file_path
+from hansa.dataplane.backends import (
+    CHUNK_SIZE,
+    DataAddress,
+    DataPlaneConfig,
+    ObjectInfo,
+    ReadStream,
+    WriteResult,
+    clamp_range,
+)
+from hansa.dataplane.errors import (
+    BACKEND_MISCONFIGURED,
+    BackendFailed,
+    DataNotFound,
+    PathRefused,
+    UnknownBackend,
+)
+
+_PROC_FD = Path("/proc/self/fd")
+
+
+class FileBackend:
+    """Reads and writes files under ``root``."""
+
+    def __init__(self, root: Path, *, chunk_size: int = CHUNK_SIZE) -> None:
+        self.root = root
+        self.chunk_size = chunk_size
+
+    def _resolve(self, address: DataAddress) -> Path:
+        path = address.get("path")
+        if not isinstance(path, str) or not path:
+            raise PathRefused("a File data address needs a non-empty 'path'", pointer="/path")
+        try:
+            return resolve_file_path(self.root, path)
+        except DataAddressError as exc:
+            raise PathRefused(exc.detail, pointer="/path", reason=exc.code) from exc
+
+    def _open_checked(self, path: Path) -> BinaryIO:
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError as exc:
+            raise DataNotFound(f"no file {_shown(path, self.root)} under the file root") from exc
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # the last component became a symlink after the check
+                raise PathRefused(
+                    f"{_shown(path, self.root)} is a symbolic link", pointer="/path"
+                ) from exc
+            raise BackendFailed(f"cannot open {_shown(path, self.root)}: {exc.strerror}") from exc
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise DataNotFound(f"{_shown(path, self.root)} is not a regular file")
+        handle = os.fdopen(fd, "rb")
+        try:
+            if _PROC_FD.is_dir():
+                resolve_file_path(self.root, os.readlink(_PROC_FD / str(fd)))
+        except DataAddressError as exc:
+            handle.close()
+            raise PathRefused(exc.detail, pointer="/path", reason=exc.code) from exc
+        except BaseException:
+            handle.close()
+            raise
+        return handle
+
+    @contextlib.contextmanager
+    def open(
+        self, address: DataAddress, *, offset: int = 0, length: int | None = None
+    ) -> Iterator[ReadStream]:
+        """Open a file (or a slice of it) for streaming."""
+        path = self._resolve(address)
+        handle = self._open_checked(path)
+        with handle:
+            info = os.fstat(handle.fileno())
+            start, count = clamp_range(info.st_size, offset, length)
+            handle.seek(start)
+            yield ReadStream(
+                chunks=self._read(handle, count),
+                size=info.st_size,
+                offset=start,
+                length=count,
+                content_type=_content_type(address, path),
+                etag=_etag(info),
+            )
+
+    def _read(self, handle: BinaryIO, count: int) -> Iterator[bytes]:
+        remaining = count
+        while remaining > 0:
+            try:
+                chunk = handle.read(min(self.chunk_size, remaining))
+            except OSError as exc:
+                raise BackendFailed(f"reading the file failed: {exc.strerror}") from exc
+            if not chunk:
+                # The file shrank while it was read: fail rather than send a short body.
+                raise BackendFailed(
+                    f"the file ended {remaining} bytes early (it changed while being read)"
+                )
+            remaining -= len(chunk)
+            yield chunk
+
+    def write(
+        self, address: DataAddress, chunks: Iterable[bytes], *, content_type: str | None = None
+    ) -> WriteResult:
+        """Write atomically: a temporary file in the target's directory, renamed into place."""
+        path = self._resolve(address)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The directories just made may not be symlinks out, but one could be swapped in.
+        self._resolve(address)
+        digest = hashlib.sha256()
+        size = 0
+        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".hansa-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp_name, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp_name)
+            raise
+        return WriteResult(size, digest.hexdigest(), _etag(os.stat(path)))
+
+    def stat(self, address: DataAddress) -> ObjectInfo:
+        """Size, type and ETag of a file."""
+        path = self._resolve(address)
+        with self._open_checked(path) as handle:
+            info = os.fstat(handle.fileno())
+        return ObjectInfo(info.st_size, _content_type(address, path), _etag(info))
+
+
+def _etag(info: os.stat_result) -> str:
+    return f'"{info.st_size:x}-{info.st_mtime_ns:x}-{info.st_ino:x}"'
+
+
+def _content_type(address: DataAddress, path: Path) -> str:
+    declared = address.get("contentType")
+    if isinstance(declared, str) and declared:
+        return declared
+    guessed, _ = mimetypes.guess_type(path.name)
+    return guessed or "application/octet-stream"
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return repr(str(path.relative_to(os.path.realpath(root))))
+    except ValueError:
+        return repr(path.name)
+
+
+def create_backend(config: DataPlaneConfig) -> FileBackend:
+    """Entry point ``File``: the backend over ``config.file_root``."""
+    if config.file_root is None:
+        raise UnknownBackend(
+            "this node has no file root configured, so it serves no File data addresses",
+            code=BACKEND_MISCONFIGURED,
+        )
+    return FileBackend(config.file_root, chunk_size=config.chunk_size)

@@ -1,0 +1,187 @@
+"""The File backend on real files in tmp_path: chunks, ranges, traversal, atomic writes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from hansa.dataplane.backend_files import FileBackend, create_backend
+from hansa.dataplane.backends import (
+    BackendRegistry,
+    DataPlaneConfig,
+    MemoryBackend,
+    StorageBackend,
+    available_backends,
+)
+from hansa.dataplane.errors import RangeNotSatisfiable
+from hansa.errors import HansaError
+
+MIB = 1_048_576
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    root = tmp_path / "files"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def data() -> bytes:
+    return os.urandom(2 * MIB + 123)
+
+
+@pytest.fixture
+def backend(root: Path, data: bytes) -> FileBackend:
+    (root / "weather").mkdir()
+    (root / "weather" / "2026.csv").write_bytes(data)
+    return FileBackend(root)
+
+
+def read_all(
+    backend: StorageBackend, address: dict[str, str], **kw: int
+) -> tuple[bytes, list[int]]:
+    with backend.open(address, **kw) as stream:  # type: ignore[arg-type]
+        chunks = list(stream.chunks)
+    return b"".join(chunks), [len(c) for c in chunks]
+
+
+def test_reads_the_whole_file_in_1_mib_chunks(backend: FileBackend, data: bytes) -> None:
+    address = {"type": "File", "path": "weather/2026.csv"}
+    body, sizes = read_all(backend, address)
+    assert body == data
+    assert sizes == [MIB, MIB, 123]
+    with backend.open(address) as stream:
+        assert stream.size == len(data)
+        assert stream.content_type == "text/csv"
+        assert stream.etag == backend.stat(address).etag
+
+
+@pytest.mark.parametrize(
+    ("offset", "length"), [(0, 10), (MIB - 5, 10), (2 * MIB, None), (5, 10 * MIB)]
+)
+def test_reads_a_range(backend: FileBackend, data: bytes, offset: int, length: int | None) -> None:
+    body, _ = read_all(
+        backend,
+        {"type": "File", "path": "weather/2026.csv"},
+        offset=offset,
+        **({"length": length} if length is not None else {}),
+    )
+    end = len(data) if length is None else offset + length
+    assert body == data[offset:end]
+
+
+def test_range_past_the_end(backend: FileBackend, data: bytes) -> None:
+    with pytest.raises(RangeNotSatisfiable) as caught:
+        read_all(backend, {"type": "File", "path": "weather/2026.csv"}, offset=len(data))
+    assert caught.value.size == len(data)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../outside.txt",
+        "weather/../../outside.txt",
+        "/etc/passwd",
+        "escape/secret",
+        "link.csv",
+        "a\x00b",
+    ],
+)
+def test_paths_leading_out_are_refused(backend: FileBackend, root: Path, path: str) -> None:
+    outside = root.parent / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("secret")
+    (root / "escape").symlink_to(outside)
+    (root / "link.csv").symlink_to(outside / "secret")
+    address = {"type": "File", "path": path}
+    for attempt in (
+        lambda: read_all(backend, address),
+        lambda: backend.stat(address),
+        lambda: backend.write(address, [b"x"]),
+    ):
+        with pytest.raises(HansaError) as caught:
+            attempt()
+        assert caught.value.code == "dataplane.path_traversal"
+        assert caught.value.status_code == 403
+    assert (outside / "secret").read_text() == "secret"
+
+
+def test_symlink_inside_the_root_is_followed(backend: FileBackend, root: Path, data: bytes) -> None:
+    (root / "latest.csv").symlink_to(root / "weather" / "2026.csv")
+    body, _ = read_all(backend, {"type": "File", "path": "latest.csv"})
+    assert body == data
+
+
+@pytest.mark.parametrize("path", ["missing.csv", "weather"])
+def test_missing_file_or_directory_is_not_found(backend: FileBackend, path: str) -> None:
+    with pytest.raises(HansaError) as caught:
+        read_all(backend, {"type": "File", "path": path})
+    assert caught.value.code == "dataplane.not_found"
+    assert caught.value.status_code == 404
+
+
+def test_file_shrinking_while_read_fails_instead_of_a_short_body(
+    backend: FileBackend, root: Path
+) -> None:
+    address = {"type": "File", "path": "weather/2026.csv"}
+    with backend.open(address) as stream:
+        next(stream.chunks)
+        os.truncate(root / "weather" / "2026.csv", MIB + 10)
+        with pytest.raises(HansaError) as caught:
+            list(stream.chunks)
+    assert caught.value.code == "dataplane.backend_failed"
+
+
+def test_write_is_atomic_and_hashed(backend: FileBackend, root: Path) -> None:
+    payload = [os.urandom(MIB), os.urandom(100)]
+    result = backend.write({"type": "File", "path": "out/new.bin"}, payload)
+    assert result.size == MIB + 100
+    assert result.sha256 == hashlib.sha256(b"".join(payload)).hexdigest()
+    assert (root / "out" / "new.bin").read_bytes() == b"".join(payload)
+
+    def failing() -> list[bytes]:
+        raise RuntimeError("source broke")
+
+    def broken_source():  # type: ignore[no-untyped-def]
+        yield b"partial"
+        failing()
+
+    with pytest.raises(RuntimeError):
+        backend.write({"type": "File", "path": "out/new.bin"}, broken_source())
+    # The old content is intact and no temporary file is left behind.
+    assert (root / "out" / "new.bin").read_bytes() == b"".join(payload)
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["new.bin"]
+
+
+def test_builtins_register_through_entry_points(root: Path) -> None:
+    assert {"File", "AmazonS3", "HttpData"} <= set(available_backends())
+    registry = BackendRegistry(DataPlaneConfig(file_root=root))
+    backend = registry.for_address({"type": "File", "path": "x"})
+    assert isinstance(backend, FileBackend)
+    assert registry.for_type("File") is backend
+    with pytest.raises(HansaError) as caught:
+        registry.for_type("Ftp")
+    assert caught.value.code == "dataplane.unknown_backend"
+    with pytest.raises(HansaError) as caught:
+        create_backend(DataPlaneConfig())
+    assert caught.value.code == "dataplane.backend_misconfigured"
+
+
+def test_registry_with_a_third_party_factory_and_the_memory_double() -> None:
+    memory = MemoryBackend(chunk_size=4)
+    registry = BackendRegistry(DataPlaneConfig(), {"Memory": lambda config: memory})
+    assert registry.types() == ["Memory"]
+    backend = registry.for_type("Memory")
+    result = backend.write({"type": "Memory", "key": "k"}, [b"hello ", b"world"])
+    assert result.size == 11
+    body, sizes = read_all(backend, {"type": "Memory", "key": "k"}, offset=2, length=6)
+    assert body == b"llo wo"
+    assert sizes == [4, 2]
+    assert backend.stat({"type": "Memory", "key": "k"}).sha256 == result.sha256
+    with pytest.raises(HansaError) as caught:
+        backend.stat({"type": "Memory", "key": "missing"})
+    assert caught.value.code == "dataplane.not_found"
