@@ -3,6 +3,8 @@
 hansa connector asset create --data-address '{"type": "HttpData", "baseUrl": "https://..."}'
 hansa connector policy create policy.json
 hansa connector offer create --asset A --policy P --price 12.50 --currency EUR
+hansa connector negotiate --provider https://provider.example --offer O --wait
+hansa connector negotiations
 """
 
 from __future__ import annotations
@@ -16,8 +18,13 @@ from rich.table import Table
 
 from hansa.cli.common import cli_errors, console, open_node, print_json, read_json_or_text
 from hansa.connector.assets import AssetService, parse_price
+from hansa.connector.catalog import DSP_BASE_PATH
 from hansa.connector.data_address import DataAddressRules
+from hansa.connector.negotiation_lookup import find_offer
+from hansa.connector.negotiation_management_api import dsp_address
+from hansa.connector.negotiations import NegotiationService
 from hansa.errors import BadRequest
+from hansa.identity.did import did_web_from_url
 from hansa.node import Node
 
 app = typer.Typer(help="Assets, usage policies and offers of this node.", no_args_is_help=True)
@@ -199,3 +206,59 @@ def delete_offer(offer_id: str) -> None:
     """Withdraw an offer."""
     with cli_errors(), open_node() as node:
         provider_service(node).delete_offer(offer_id)
+
+
+# --- negotiations -----------------------------------------------------------------------
+
+
+def _negotiations(node: Node) -> NegotiationService:
+    if node.negotiations is None or node.outbox is None or node.sts is None:
+        raise BadRequest(
+            "this node does not negotiate contracts; add 'connector' to HANSA_ROLES",
+            code="negotiation.disabled",
+        )
+    return node.negotiations
+
+
+@app.command("negotiate")
+def negotiate(
+    provider: str = typer.Option(..., "--provider", help="the provider's base URL or DSP endpoint"),
+    offer_id: str = typer.Option(..., "--offer", help="an offer @id from the provider's catalog"),
+    provider_did: str | None = typer.Option(None, "--provider-did", help="default: its did:web"),
+    wait: bool = typer.Option(False, "--wait", help="wait until FINALIZED or TERMINATED"),
+    timeout: float = typer.Option(60.0, "--timeout", help="seconds to wait with --wait"),
+) -> None:
+    """Negotiate a provider's offer (the node's server must run to take the provider's answers)."""
+    with cli_errors(), open_node() as node:
+        service = _negotiations(node)
+        address = dsp_address(provider)
+        did = provider_did or did_web_from_url(address.removesuffix(DSP_BASE_PATH))
+        assert node.sts is not None
+        assert node.outbox is not None
+        offer = find_offer(node.http, node.sts, address, did, offer_id)
+        view = service.start(provider_address=address, provider_did=did, offer=offer)
+        node.outbox.run_pending()  # the request leaves from here; the server does the rest
+        if wait:
+            view = service.wait(view["id"], ("FINALIZED", "TERMINATED"), timeout)
+        else:
+            view = service.view(view["id"])
+        print_json(view)
+        if view["state"] == "TERMINATED":
+            raise typer.Exit(1)
+
+
+@app.command("negotiations")
+def negotiations(state: str | None = typer.Option(None, "--state", help="e.g. FINALIZED")) -> None:
+    """List this node's contract negotiations, newest first."""
+    with cli_errors(), open_node() as node:
+        table = Table("id", "role", "state", "counterparty", "offer", "agreement")
+        for view in _negotiations(node).list(state):
+            table.add_row(
+                view["id"],
+                view["role"],
+                view["state"],
+                view["counterpartyDid"],
+                view["offerId"] or "",
+                view["agreementId"] or "",
+            )
+        console.print(table)
