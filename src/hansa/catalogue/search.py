@@ -133,6 +133,8 @@ class SearchPage:
 
 def _fold(word: str) -> str:
     """Case and diacritics folded, as FTS5's ``unicode61 remove_diacritics 2`` folds them."""
+    if word.isascii():
+        return word.lower()
     decomposed = unicodedata.normalize("NFKD", word.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -145,7 +147,8 @@ def highlight(text: str, terms: Sequence[str], *, window: int | None = None) -> 
     if not terms or not text:
         return None
     words = list(_WORD.finditer(text))
-    matched = [m for m in words if _fold(m.group()).startswith(tuple(terms))]
+    prefixes = tuple(terms)
+    matched = [m for m in words if _fold(m.group()).startswith(prefixes)]
     if not matched:
         return None
     start, end, prefix, suffix = 0, len(text), "", ""

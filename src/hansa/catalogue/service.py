@@ -26,7 +26,7 @@ from hansa.catalogue.rdf_index import RdfProjection
 from hansa.catalogue.search import MAX_OFFSET, CursorCodec, SearchQuery
 from hansa.catalogue.store import CatalogueStore, Change
 from hansa.catalogue.views import entry_detail, search_item
-from hansa.errors import BadRequest, HansaError, NotFound
+from hansa.errors import BadRequest, ConfigurationError, HansaError, NotFound
 from hansa.identity.jose import decode_unverified
 from hansa.identity.verifier import CredentialCheck, CredentialVerifier
 
@@ -75,7 +75,7 @@ class CatalogueService:
         self,
         store: CatalogueStore,
         verifier: CredentialVerifier,
-        rdf: RdfProjection,
+        rdf: RdfProjection | None,
         *,
         node_did: str,
         is_compliance_issuer: Callable[[str], bool],
@@ -89,7 +89,6 @@ class CatalogueService:
         self.is_compliance_issuer = is_compliance_issuer
         self.cursors = CursorCodec(cursor_secret)
         self.require_x509 = require_x509
-        self.sync_rdf()
 
     # --- ingest ----------------------------------------------------------------------------
 
@@ -297,13 +296,28 @@ class CatalogueService:
         return self.store.changes_since(seq, limit)
 
     def sparql(self, query: str) -> Any:
-        """A SPARQL query over the RDF projection (union of the entry graphs)."""
+        """A SPARQL query over the RDF projection (union of the entry graphs).
+
+        The graph first catches up with the change feed, so writes by another process
+        (``hansa catalogue delete``) are seen too.
+        """
+        if self.rdf is None:
+            raise ConfigurationError(
+                "this catalogue was opened without its RDF graph", code="catalogue.no_rdf"
+            )
+        self.sync_rdf()
         return self.rdf.query(query)
 
     # --- projections -----------------------------------------------------------------------
 
     def sync_rdf(self) -> int:
-        """Bring the RDF graph up to the change feed; returns the changes applied."""
+        """Bring the RDF graph up to the change feed; returns the changes applied.
+
+        The first call after opening replays the whole feed into an in-memory graph (or
+        what an on-disk graph has not applied yet).
+        """
+        if self.rdf is None:
+            return 0
 
         def current(ids: Sequence[str]) -> Mapping[str, tuple[dict[str, Any], str] | None]:
             with self.store.sessions() as session:
@@ -334,8 +348,9 @@ class CatalogueService:
                 for entry in entries:
                     entry.document = project(_payload(entry.credential_token))
                 self.store.project(session, entries)
-        self.rdf.clear()
-        self.sync_rdf()
+        if self.rdf is not None:
+            self.rdf.clear()
+            self.sync_rdf()
         return len(numbers)
 
 
@@ -351,16 +366,22 @@ def open_catalogue(
     *,
     node_did: str,
     is_compliance_issuer: Callable[[str], bool],
-    rdf_path: Path | None,
+    rdf_path: Path | None = None,
+    rdf: bool = True,
     cursor_secret: bytes | None = None,
     require_x509: bool = True,
 ) -> CatalogueService:
-    """Build the catalogue of a node (its full-text tables are created if missing)."""
+    """Build the catalogue of a node (its full-text tables are created if missing).
+
+    The RDF graph lives in memory unless ``rdf_path`` names a directory (pyoxigraph's
+    RocksDB: one process at a time); ``rdf=False`` opens the catalogue without it (the CLI,
+    which must not take the running node's graph).
+    """
     store = CatalogueStore(sessions, full_text_index_for(engine))
     return CatalogueService(
         store,
         verifier,
-        RdfProjection(rdf_path),
+        RdfProjection(rdf_path) if rdf else None,
         node_did=node_did,
         is_compliance_issuer=is_compliance_issuer,
         cursor_secret=cursor_secret or os.urandom(32),
