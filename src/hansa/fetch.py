@@ -22,10 +22,11 @@ Errors: ``net.invalid_url``, ``net.insecure_scheme`` (BadRequest); ``net.forbidd
 
 from __future__ import annotations
 
+import contextlib
 import json as jsonlib
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
@@ -49,6 +50,7 @@ __all__ = [
     "GuardedClient",
     "HostResolver",
     "HttpStatusError",
+    "StreamedResponse",
     "check_address",
     "classify_address",
     "parse_json",
@@ -74,6 +76,20 @@ class FetchedResponse:
     def json(self) -> Any:
         """The body parsed as JSON (``net.invalid_json`` if it is not)."""
         return parse_json(self.content, self.url)
+
+
+@dataclass(frozen=True)
+class StreamedResponse:
+    """A response whose body is still streaming (:meth:`GuardedClient.stream_get`).
+
+    ``headers`` keys are lower case; ``chunks`` raises ``net.*`` errors rather than end early
+    when the connection breaks (a body shorter than its ``Content-Length`` is an error).
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    url: str
+    chunks: Iterator[bytes]
 
 
 class HttpStatusError(UpstreamError):
@@ -214,7 +230,99 @@ class GuardedClient:
             raise_for_status=raise_for_status,
         )
 
+    @contextlib.contextmanager
+    def stream_get(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        chunk_size: int = 1_048_576,
+    ) -> Iterator[StreamedResponse]:
+        """GET ``url`` through the guard and stream its body: for data sources of any size.
+
+        The guard is the same as for every other fetch: the URL rules, the pinned and
+        checked address, each redirect hop checked, ``Authorization`` dropped across
+        origins. Connecting, redirects and the response head share one deadline
+        (``http.timeout_seconds``). The body is *not* capped and has no total deadline,
+        since a data set may be gigabytes; instead every read must make progress within
+        ``http.timeout_seconds`` (an idle timeout), so a source that stalls fails with
+        ``net.timeout`` rather than hang. A source dripping just fast enough is not cut:
+        the caller bounds what it reads. Non-2xx answers are yielded, not raised.
+        """
+        deadline = self._clock() + self._http.timeout_seconds
+        current = self._parse_url(url, previous=None)
+        sent = dict(headers or {})
+        previous: httpx.URL | None = None
+        for _hop in range(self._http.max_redirects + 1):
+            request = self._client.build_request("GET", current, headers=sent)
+            try:
+                with request_budget(
+                    deadline, loopback_only=current.scheme == "http", clock=self._clock
+                ):
+                    response = self._client.send(request, stream=True)
+            except HansaError as exc:
+                if previous is not None and exc.code in {
+                    "net.forbidden_target",
+                    "net.insecure_scheme",
+                    "net.invalid_url",
+                }:
+                    raise UpstreamError(
+                        f"{previous} redirected to {current}, which is refused: {exc.detail}",
+                        code="net.redirect_refused",
+                        location=str(current),
+                        reason=exc.code,
+                    ) from exc
+                raise
+            except httpx.HTTPError as exc:
+                raise UpstreamError(
+                    f"bad answer from {current.host}: {exc}",
+                    code="net.protocol_error",
+                    host=current.host,
+                ) from exc
+            location = response.headers.get("location")
+            if response.status_code in REDIRECT_STATUSES and location:
+                response.close()
+                previous, target = current, current.join(location)
+                try:
+                    current = self._parse_url(target, previous=previous)
+                except HansaError as exc:
+                    raise UpstreamError(
+                        f"{previous} redirected to {str(target)[:200]}, which is refused: "
+                        f"{exc.detail}",
+                        code="net.redirect_refused",
+                        reason=exc.code,
+                    ) from exc
+                if _origin(current) != _origin(previous):
+                    sent = {k: v for k, v in sent.items() if k.lower() != "authorization"}
+                continue
+            try:
+                yield StreamedResponse(
+                    status=response.status_code,
+                    headers={k.lower(): v for k, v in response.headers.items()},
+                    url=str(current),
+                    chunks=self._iter_body(response, current, chunk_size),
+                )
+            finally:
+                response.close()
+            return
+        raise UpstreamError(
+            f"{url} redirected more than {self._http.max_redirects} times (http.max_redirects)",
+            code="net.redirect_refused",
+            reason="too_many_redirects",
+        )
+
     # --- internals ---
+
+    @staticmethod
+    def _iter_body(response: httpx.Response, url: httpx.URL, chunk_size: int) -> Iterator[bytes]:
+        # Outside request_budget, each socket read is bounded by the client's read timeout
+        # alone: the idle timeout described in stream_get.
+        try:
+            yield from response.iter_bytes(chunk_size)
+        except httpx.HTTPError as exc:
+            raise UpstreamError(
+                f"bad answer from {url.host}: {exc}", code="net.protocol_error", host=url.host
+            ) from exc
 
     def _parse_url(self, url: str | httpx.URL, *, previous: httpx.URL | None) -> httpx.URL:
         try:
