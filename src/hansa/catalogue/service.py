@@ -8,7 +8,9 @@ digest coverage, ownership). Nothing of a refused submission is stored.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +31,8 @@ from hansa.catalogue.views import entry_detail, search_item
 from hansa.errors import BadRequest, ConfigurationError, HansaError, NotFound
 from hansa.identity.jose import decode_unverified
 from hansa.identity.verifier import CredentialCheck, CredentialVerifier
+
+logger = logging.getLogger(__name__)
 
 #: How often a node should call :meth:`CatalogueService.recheck_statuses` (seconds).
 RECHECK_INTERVAL_SECONDS = 900
@@ -354,6 +358,22 @@ class CatalogueService:
         return len(numbers)
 
 
+def recheck_forever(
+    catalogue: CatalogueService,
+    stop: threading.Event,
+    interval: float = RECHECK_INTERVAL_SECONDS,
+) -> None:
+    """Call :meth:`CatalogueService.recheck_statuses` every ``interval`` s until ``stop`` is set.
+
+    Run it on a daemon thread of the node; a failing round is logged and the next one runs.
+    """
+    while not stop.wait(interval):
+        try:
+            catalogue.recheck_statuses()
+        except Exception:  # one bad round must not end the loop
+            logger.exception("catalogue status recheck failed; retrying next round")
+
+
 def _payload(token: str) -> dict[str, Any]:
     # Verified when it came in; reindexing re-reads what was stored, it does not re-judge it.
     return decode_unverified(token)[1]
@@ -395,4 +415,5 @@ __all__ = [
     "Published",
     "RecheckReport",
     "open_catalogue",
+    "recheck_forever",
 ]
