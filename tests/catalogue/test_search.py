@@ -133,7 +133,7 @@ def test_facets_count_and_filter(client: httpx.Client, populated: dict[str, str]
         "parking": 1,
     }
     assert search(client, provider=populated["nord"])["total"] == 1
-    assert search(client, type=["DataProduct", "LegalPerson"])["total"] == 2
+    assert search(client, type=["gx:DataProduct", "LegalPerson"])["total"] == 2
     assert search(client, country="DE", price_model="free")["total"] == 0
     unknown = client.get("/catalogue/search", params={"colour": "blue"})
     assert unknown.status_code == 200  # unknown parameters are ignored, like any web API

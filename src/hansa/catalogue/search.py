@@ -69,6 +69,16 @@ class SearchQuery:
         )
 
 
+def _facet_value(facet: str, value: str) -> str:
+    """A filter value as facets store it: keywords lower-cased, types without a prefix."""
+    value = value.strip()
+    if facet == "keyword":
+        value = value.lower()
+    elif facet == "type":
+        value = re.split(r"[#/:]", value)[-1]
+    return value[:256]
+
+
 def build_query(
     text: str | None,
     filters: Mapping[str, Sequence[str]],
@@ -84,13 +94,7 @@ def build_query(
                 code="catalogue.unknown_facet",
                 pointer=f"query:{facet}",
             )
-        kept = tuple(
-            dict.fromkeys(
-                (v.strip().lower() if facet == "keyword" else v.strip())[:256]
-                for v in values
-                if v.strip()
-            )
-        )
+        kept = tuple(dict.fromkeys(_facet_value(facet, v) for v in values if v.strip()))
         if kept:
             clean[facet] = kept[:32]
     if not 1 <= size <= MAX_PAGE_SIZE:
