@@ -46,9 +46,18 @@ def settings_env(settings: Settings, **overrides: Any) -> dict[str, str]:
 class NodeProcess:
     """``hansa serve`` in a child process, started and stopped (or killed) by its owner."""
 
-    def __init__(self, settings: Settings, *, log_file: Path, **overrides: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        log_file: Path,
+        argv: list[str] | None = None,
+        **overrides: Any,
+    ) -> None:
+        """``argv`` replaces ``hansa serve`` (a script that serves the node another way)."""
         self.settings = settings.model_copy(update=overrides)
         self.log_file = log_file
+        self.argv = argv or [sys.executable, "-c", "from hansa.cli.main import app; app()", "serve"]
         self._env = {**os.environ, **settings_env(settings, **overrides)}
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -60,8 +69,8 @@ class NodeProcess:
     def start(self, ca_file: Path | None = None, timeout: float = 60.0) -> NodeProcess:
         """Start the child and wait until it answers ``/.well-known/did.json``."""
         with self.log_file.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", "from hansa.cli.main import app; app()", "serve"],
+            self.process = subprocess.Popen(  # noqa: S603 (argv is chosen by the caller, not input)
+                self.argv,
                 env=self._env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
