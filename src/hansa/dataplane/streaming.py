@@ -157,7 +157,7 @@ class MeteredStreamResponse:
         on_close: Callable[[StreamResult], None],
         guard: Callable[[], None] | None = None,
         check_every: int = 1,
-        close: Callable[[], None] | None = None,
+        close: Callable[[], object] | None = None,
     ) -> None:
         self.status = status
         self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]

@@ -174,4 +174,3 @@ def _text_claim(payload: dict[str, Any], name: str) -> str:
             pointer=f"/{name}",
         )
     return value
-
