@@ -40,9 +40,11 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
 
     app.include_router(identity_router)
     if "clearing-house" in settings.roles:
+        from hansa.compliance.api import router as compliance_router
         from hansa.compliance.notary_api import router as notary_router
 
         app.include_router(notary_router)
+        app.include_router(compliance_router)
     if "connector" in settings.roles:
         from hansa.connector.catalog_api import router as dsp_catalog_router
         from hansa.connector.catalog_api import well_known_router as dspace_version_router

@@ -10,6 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hansa.compliance.notary import Notary
 from hansa.compliance.registration_sources import NotarySources
+from hansa.compliance.registry import Registry
+from hansa.compliance.service import ComplianceService
+from hansa.compliance.shapes import ShapeValidator
 from hansa.connector.assets import AssetService
 from hansa.connector.catalog import CatalogService, DspEndpoint
 from hansa.connector.credential_service import (
@@ -63,6 +66,8 @@ class Node:
     identity: IdentityService
     notary: Notary | None = None
     """The clearing house's notary (role ``clearing-house``)."""
+    compliance: ComplianceService | None = None
+    """The clearing house's registry and compliance checks (role ``clearing-house``)."""
     credential_service: CredentialService | None = None
     """This node's DCP credential service (role ``connector``)."""
     sts: SecureTokenService | None = None
@@ -131,6 +136,13 @@ class Node:
         )
         if "clearing-house" in settings.roles:
             node.notary = Notary(http, NotarySources(**settings.notary.model_dump()))
+            node.compliance = ComplianceService(
+                verifier=identity.verifier,
+                shapes=ShapeValidator.builtin(),
+                registry=Registry(sessions, trust),
+                issue=identity.issue_credential,
+                compile_shapes=ShapeValidator,
+            )
         if "connector" in settings.roles:
             signer = wallet_signer(did, identity.wallet)
             node.replay = ReplayGuard(sessions)

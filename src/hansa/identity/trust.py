@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -285,8 +286,12 @@ class TrustAnchorService:
         sessions: sessionmaker[Session],
         settings_roots: Sequence[Path] = (),
         settings_issuers: Sequence[str] = (),
+        *,
+        cache_seconds: float = 5.0,
     ) -> None:
         self._sessions = sessions
+        self._cache_seconds = cache_seconds
+        self._roots_cache: tuple[float, list[TrustedRoot]] | None = None
         self._configured_roots = _read_configured_roots(settings_roots)
         self._configured_issuers = [_check_issuer_did(did) for did in settings_issuers]
 
@@ -298,10 +303,25 @@ class TrustAnchorService:
         fingerprint = fingerprint_sha256(certificate)
         value = certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
         self._add("root_ca", fingerprint, value, label)
+        self._roots_cache = None
         return _root(certificate, label, configured=False)
 
     def list_roots(self) -> list[TrustedRoot]:
-        """Every trusted root: configured ones first, then those added at run time."""
+        """Every trusted root: configured ones first, then those added at run time.
+
+        Parsed roots are cached for a few seconds (every chain check needs them, and
+        parsing them per check was half the cost of a compliance check); changes made
+        through this service clear the cache at once, other processes' within the TTL.
+        """
+        now = time.monotonic()
+        cached = self._roots_cache
+        if cached is not None and now - cached[0] < self._cache_seconds:
+            return list(cached[1])
+        roots = self._load_roots()
+        self._roots_cache = (now, roots)
+        return list(roots)
+
+    def _load_roots(self) -> list[TrustedRoot]:
         roots = list(self._configured_roots)
         with self._sessions() as session:
             rows = session.scalars(
@@ -329,6 +349,7 @@ class TrustAnchorService:
                 code="trust.configured_anchor",
             )
         self._remove("root_ca", fingerprint)
+        self._roots_cache = None
 
     # issuers
 
