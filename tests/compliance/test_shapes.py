@@ -403,3 +403,39 @@ def test_registry_refuses_broken_or_empty_bundles(tmp_path: Path) -> None:
     assert caught.value.code == "shapes.empty"
     assert registry.source == "builtin"
     assert not (tmp_path / ShapeRegistry.FILE_NAME).exists()
+
+
+# --- the data graph ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("collection", ["data_product", "resources", "registration_numbers"])
+def test_graph_is_the_json_ld_graph(collection: str) -> None:
+    """Stand-in ids and typed-literal shortcuts give pyld's triples (blank nodes aside)."""
+    from collections import Counter
+
+    import pyoxigraph
+
+    from hansa.compliance.shapes_data import GraphBuilder
+    from hansa.identity.jsonld import pyld_dataset
+
+    pairs = getattr(examples, collection)()
+    graph, broken = GraphBuilder().build(pairs)
+    assert broken == []
+
+    def node(term: Any, stand_ins: Any) -> str:
+        if isinstance(term, pyoxigraph.BlankNode) or term in stand_ins:
+            return "_"
+        return str(term)
+
+    ours = Counter(
+        (node(s, graph.stand_ins), p, node(o, graph.stand_ins))
+        for s, properties in graph.out.items()
+        for p, objects in properties.items()
+        for o in objects
+    )
+    reference: Counter[tuple[str, str, str]] = Counter()
+    for _, credential in pairs:
+        document = {"@context": credential["@context"], **credential["credentialSubject"]}
+        for quad in pyld_dataset(document):
+            reference[(node(quad.subject, ()), quad.predicate.value, node(quad.object, ()))] += 1
+    assert ours == reference
