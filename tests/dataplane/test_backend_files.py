@@ -15,9 +15,11 @@ from hansa.dataplane.backends import (
     MemoryBackend,
     StorageBackend,
     available_backends,
+    config_from_settings,
 )
 from hansa.dataplane.errors import RangeNotSatisfiable
 from hansa.errors import HansaError
+from hansa.settings import Settings
 
 MIB = 1_048_576
 
@@ -169,6 +171,14 @@ def test_builtins_register_through_entry_points(root: Path) -> None:
     with pytest.raises(HansaError) as caught:
         create_backend(DataPlaneConfig())
     assert caught.value.code == "dataplane.backend_misconfigured"
+
+
+def test_config_from_settings(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, http={"timeout_seconds": 3.0})
+    config = config_from_settings(settings)
+    assert config.file_root == tmp_path / "files"
+    assert config.http.timeout_seconds == 3.0
+    assert config.chunk_size == MIB
 
 
 def test_registry_with_a_third_party_factory_and_the_memory_double() -> None:

@@ -24,6 +24,7 @@ from hansa.dataplane.backends import (
     StorageBackend,
     WriteResult,
     available_backends,
+    config_from_settings,
 )
 from hansa.dataplane.errors import (
     AgreementNotInForce,
@@ -88,6 +89,7 @@ __all__ = [
     "WriteResult",
     "access_event",
     "available_backends",
+    "config_from_settings",
     "data_router",
     "parse_range",
 ]

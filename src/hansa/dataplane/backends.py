@@ -38,7 +38,7 @@ from hansa.dataplane.errors import (
     UnknownBackend,
 )
 from hansa.fetch import GuardedClient
-from hansa.settings import HttpSettings
+from hansa.settings import HttpSettings, Settings
 
 ENTRY_POINT_GROUP = "hansa.storage_backends"
 CHUNK_SIZE = 1_048_576
@@ -134,6 +134,21 @@ class DataPlaneConfig:
     """The guarded client for HttpData sources; built from ``http`` when unset."""
     s3: S3Config = field(default_factory=S3Config)
     chunk_size: int = CHUNK_SIZE
+
+
+def config_from_settings(
+    settings: Settings,
+    *,
+    s3: S3Config | None = None,
+    http_client: GuardedClient | None = None,
+) -> DataPlaneConfig:
+    """The data plane's config for a node: files under ``data_dir/files``, its HTTP limits."""
+    return DataPlaneConfig(
+        file_root=settings.data_dir / "files",
+        http=settings.http,
+        http_client=http_client,
+        s3=s3 or S3Config(),
+    )
 
 
 BackendFactory = Callable[[DataPlaneConfig], StorageBackend]
