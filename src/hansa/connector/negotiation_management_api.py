@@ -7,7 +7,8 @@ GET  /management/negotiations              newest first (?state=FINALIZED)
 GET  /management/negotiations/{id}         one, with its state history and agreement;
                                            ?waitFor=FINALIZED,TERMINATED answers once it
                                            is in one of those states (or after ?timeout=)
-POST /management/negotiations/{id}/{action}  agree | offer | accept | request | verify | terminate
+POST /management/negotiations/{id}/{action}  agree | offer | finalize | accept | request | verify |
+                                             terminate (as the state machine allows)
 POST /management/ping                      an echo (the benchmark's bare round trip)
 """
 
@@ -112,7 +113,7 @@ def get_negotiation(
 def act(
     request: Request,
     pid: str,
-    action: Literal["agree", "offer", "accept", "request", "verify", "terminate"],
+    action: Literal["agree", "offer", "finalize", "accept", "request", "verify", "terminate"],
     body: Action | None = None,
 ) -> dict[str, Any]:
     body = body or Action()

@@ -12,7 +12,8 @@ Provider: a contract request names one of its published offers (the same terms, 
 ``negotiation.offer_mismatch``); the consumer's claims the policy reads are fetched from
 its credential service (DCP) and the policy is evaluated; a refusal is recorded as
 TERMINATED and answered 403 ``negotiation.policy_not_satisfied`` with the reasons. With
-``auto_accept`` (the default) the provider agrees at once, and finalizes on verification.
+``auto_accept`` (the default) the provider agrees at once, and finalizes on verification;
+without it, every move waits for the management API.
 
 Consumer: :meth:`NegotiationService.start` requests an offer; an agreement that grants
 exactly the requested terms is verified automatically, a counter-offer with the same
@@ -390,6 +391,8 @@ class NegotiationService:
             if kind == CONTRACT_AGREEMENT:
                 agreement = dict(body["agreement"])
                 record.agreement, record.agreement_id = agreement, agreement.get("@id")
+                if not self.auto_accept:
+                    return False  # verified (or not) through the management API
                 problem = self._agreement_problem(record, agreement)
                 if problem is not None:
                     self._terminate(session, record, "negotiation.agreement_mismatch", problem)
@@ -401,7 +404,7 @@ class NegotiationService:
                     )
                 return True
             return False
-        if kind == AGREEMENT_VERIFICATION:
+        if kind == AGREEMENT_VERIFICATION and self.auto_accept:
             self._send(session, record, self._event(record, "FINALIZED"))
             return True
         # A counter-request is agreed to only when it asks for a published offer unchanged.
@@ -496,7 +499,8 @@ class NegotiationService:
         offer: Mapping[str, Any] | None = None,
         reason: str | None = None,
     ) -> dict[str, Any]:
-        """Our move on ``pid``: agree, offer, accept, request, verify or terminate."""
+        """Our move on ``pid``: agree, offer, finalize (provider), accept, request, verify
+        (consumer) or terminate; the state machine refuses a move out of turn (400)."""
         with transaction(self._sessions) as session:
             record = self._lock(session, pid, "provider") or self._lock(session, pid, "consumer")
             if record is None:
@@ -506,6 +510,8 @@ class NegotiationService:
                 self._agree(session, record)
             elif action == "verify":
                 self._send(session, record, dsp.contract_agreement_verification_message(**pids))
+            elif action == "finalize":
+                self._send(session, record, self._event(record, "FINALIZED"))
             elif action == "accept":
                 self._send(session, record, self._event(record, "ACCEPTED"))
             elif action in ("offer", "request") and offer is not None:
@@ -526,7 +532,7 @@ class NegotiationService:
             else:
                 raise BadRequest(
                     f"unknown action {action!r} (or an offer is missing); use agree, offer, "
-                    "accept, request, verify or terminate",
+                    "finalize, accept, request, verify or terminate",
                     code="negotiation.unknown_action",
                 )
         self._committed()
