@@ -439,3 +439,12 @@ def test_graph_is_the_json_ld_graph(collection: str) -> None:
         for quad in pyld_dataset(document):
             reference[(node(quad.subject, ()), quad.predicate.value, node(quad.object, ()))] += 1
     assert ours == reference
+
+
+def test_objects_are_described_by_type_not_by_stand_in_id(builtin: ShapeValidator) -> None:
+    pairs = participant()
+    subject(pairs)["gx:legalAddress"]["type"] = "gx:Adress"
+    violation = only(builtin.validate(pairs))
+    assert violation.path == "/credentialSubject/gx:legalAddress"
+    assert "(got an object of type gx:Adress)" in violation.message
+    assert "urn:hansa" not in violation.message + violation.fix

@@ -131,6 +131,13 @@ class ShapeValidator:
             return self.compact(term.value)
         return str(term)
 
+    def _value(self, graph: DataGraph, value: Any) -> str:
+        """A value in words; an object without an id by its type (never a stand-in IRI)."""
+        if isinstance(value, pyoxigraph.BlankNode) or value in graph.stand_ins:
+            types = sorted(self.compact(t) for t in graph.types.get(value, ()))
+            return f"an object of type {', '.join(types)}" if types else "an object without a type"
+        return self._term(value)
+
     def _violation(self, graph: DataGraph, failure: Failure) -> Violation:
         place = graph.places.get(failure.focus)
         credential = place.credential if place is not None else ""
@@ -176,7 +183,7 @@ class ShapeValidator:
         """The broken constraint in words, and what to change."""
         shape, component = failure.shape, failure.component
         field = self.compact(failure.path) if failure.path else "the node"
-        got = f" (got {self._term(failure.value)})" if failure.value is not None else ""
+        got = f" (got {self._value(graph, failure.value)})" if failure.value is not None else ""
         if component == "minCount":
             need = shape.min_count
             return (
