@@ -33,7 +33,7 @@ from hansa.dataplane.errors import TRANSFER_NOT_FOUND, AgreementNotInForce, Back
 from hansa.dataplane.server import DataEndpoint, TransferTarget, data_router
 from hansa.dataplane.tokens import DataGrant, DataTokenAuthority
 from hansa.dataplane.usage import SqlUsageLog
-from hansa.errors import NotFound
+from hansa.errors import Forbidden, NotFound
 from hansa.identity.keys import generate_private_key
 from hansa.serving import BackgroundServer
 from hansa.web import install_error_handlers
@@ -81,7 +81,9 @@ class Agreements:
             self.resume.wait(15)
             threading.Event().wait(0.02)  # gives the server's loop time to see a hang-up
         if self.allowed is not None and self.calls > self.allowed:
-            raise AgreementNotInForce("the provider revoked the agreement", code=self.code)
+            # A connector may raise any HansaError with an agreement code, not only the class.
+            kind = AgreementNotInForce if self.code.endswith("revoked") else Forbidden
+            raise kind("the agreement is not in force", code=self.code)
 
 
 class FailingBackend(MemoryBackend):
@@ -351,8 +353,12 @@ def test_agreement_not_in_force_is_403_and_logged(node: Node, refusal: str) -> N
     assert event["data"]["error"] == refusal
 
 
-def test_revocation_between_chunks_cuts_the_stream(node: Node) -> None:
+@pytest.mark.parametrize(
+    "refusal", ["dataplane.agreement_revoked", "dataplane.access_limit_reached"]
+)
+def test_revocation_between_chunks_cuts_the_stream(node: Node, refusal: str) -> None:
     node.agreements.allowed = 1  # the check at the start passes, the next one fails
+    node.agreements.code = refusal
     received = bytearray()
     with httpx.stream(
         "GET", f"{node.url}/data/t1", headers={"Authorization": f"Bearer {node.token()}"}
@@ -364,7 +370,7 @@ def test_revocation_between_chunks_cuts_the_stream(node: Node) -> None:
     (event,) = node.usage.wait()
     assert event["data"]["outcome"] == "revoked"
     assert event["data"]["bytes"] == MIB
-    assert event["data"]["error"] == "dataplane.agreement_revoked"
+    assert event["data"]["error"] == refusal
 
 
 def test_backend_failing_mid_stream(node: Node) -> None:

@@ -87,6 +87,11 @@ class AgreementNotInForce(Forbidden):
     )
 
 
+def is_agreement_refusal(error: HansaError) -> bool:
+    """Whether ``error`` says the agreement is not in force (whatever class the checker used)."""
+    return isinstance(error, AgreementNotInForce) or error.code in AgreementNotInForce.codes
+
+
 class UnknownBackend(ConfigurationError):
     """``dataplane.unknown_backend``: no backend is registered for a data address type."""
 

@@ -35,8 +35,8 @@ from hansa.dataplane.backends import BackendRegistry, DataAddress, ReadStream
 from hansa.dataplane.errors import (
     TOKEN_INVALID,
     TOKEN_MISMATCH,
-    AgreementNotInForce,
     RangeNotSatisfiable,
+    is_agreement_refusal,
 )
 from hansa.dataplane.streaming import (
     ByteRange,
@@ -47,7 +47,7 @@ from hansa.dataplane.streaming import (
 )
 from hansa.dataplane.tokens import CheckAgreement, DataGrant, DataTokenAuthority
 from hansa.dataplane.usage import Access, UsageLog, access_event
-from hansa.errors import Forbidden, Unauthorized, UpstreamError
+from hansa.errors import Forbidden, HansaError, Unauthorized, UpstreamError
 from hansa.web import problem_response
 
 
@@ -119,8 +119,9 @@ class DataEndpoint:
                 )
         try:
             self.check_agreement(grant.agreement_id, grant.consumer_did, grant.asset_id)
-        except AgreementNotInForce as exc:
-            self.record(target, grant, 0, "refused", error=exc.code)
+        except HansaError as exc:
+            if is_agreement_refusal(exc):
+                self.record(target, grant, 0, "refused", error=exc.code)
             raise
         return target, grant
 

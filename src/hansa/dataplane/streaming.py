@@ -24,7 +24,7 @@ import anyio
 import anyio.to_thread
 from starlette.types import Receive, Scope, Send
 
-from hansa.dataplane.errors import AgreementNotInForce, RangeNotSatisfiable
+from hansa.dataplane.errors import RangeNotSatisfiable, is_agreement_refusal
 from hansa.errors import HansaError
 
 Outcome = Literal["completed", "aborted", "revoked", "failed"]
@@ -139,10 +139,11 @@ _DONE = object()
 class MeteredStreamResponse:
     """An ASGI response streaming ``chunks``, guarded every ``check_every`` chunks.
 
-    ``guard()`` runs (in a worker thread) before every ``check_every``-th chunk after the
-    first; an :class:`AgreementNotInForce` from it ends the stream as ``revoked``, any
-    other error as ``failed``. Either way the connection is cut without finishing the
-    body, so the client sees an incomplete response, never a complete-looking short one.
+    ``guard()`` runs (in a worker thread) before every ``check_every``-th read after the
+    first; an agreement refusal from it (:func:`~hansa.dataplane.errors.is_agreement_refusal`)
+    ends the stream as ``revoked``, any other error as ``failed``. Either way the connection
+    is cut without finishing the body, so the client sees an incomplete response, never a
+    complete-looking short one.
     ``on_close(result)`` runs exactly once, also when the client hangs up (``aborted``).
     ``bytes_sent`` counts bytes handed to the server; a few in its buffers may not have
     reached a client that hung up.
@@ -209,10 +210,9 @@ class MeteredStreamResponse:
         while True:
             try:
                 chunk = await anyio.to_thread.run_sync(self._next_chunk, index)
-            except AgreementNotInForce as exc:
-                return StreamResult("revoked", self.bytes_sent, exc)
             except HansaError as exc:
-                return StreamResult("failed", self.bytes_sent, exc)
+                outcome: Outcome = "revoked" if is_agreement_refusal(exc) else "failed"
+                return StreamResult(outcome, self.bytes_sent, exc)
             if not isinstance(chunk, bytes):
                 break
             index += 1
