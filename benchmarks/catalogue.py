@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gc
 import json
 import random
 import sqlite3
@@ -68,18 +69,53 @@ SECTORS: dict[str, list[str]] = {
     "tourism": ["hotel", "booking", "events", "museum", "visitors", "seasonal"],
     "public": ["census", "budget", "procurement", "permits", "cadastre", "elections"],
 }
-PLACES = ["Berlin", "Hamburg", "Munich", "Paris", "Lyon", "Milan", "Madrid", "Vienna",
-          "Warsaw", "Prague", "Lisbon", "Rotterdam", "Antwerp", "Copenhagen", "Helsinki"]
+PLACES = [
+    "Berlin",
+    "Hamburg",
+    "Munich",
+    "Paris",
+    "Lyon",
+    "Milan",
+    "Madrid",
+    "Vienna",
+    "Warsaw",
+    "Prague",
+    "Lisbon",
+    "Rotterdam",
+    "Antwerp",
+    "Copenhagen",
+    "Helsinki",
+]
 COUNTRIES = ["DE", "FR", "IT", "ES", "AT", "PL", "CZ", "PT", "NL", "BE", "DK", "FI", "SE"]
-KINDS = [("gx:ServiceOffering", 50), ("gx:DataProduct", 35), ("gx:DataResource", 10),
-         ("gx:SoftwareResource", 5)]
-FORMATS = ["application/json", "text/csv", "application/parquet", "application/geo+json",
-           "application/xml", "application/vnd.apache.avro"]
+KINDS = [
+    ("gx:ServiceOffering", 50),
+    ("gx:DataProduct", 35),
+    ("gx:DataResource", 10),
+    ("gx:SoftwareResource", 5),
+]
+FORMATS = [
+    "application/json",
+    "text/csv",
+    "application/parquet",
+    "application/geo+json",
+    "application/xml",
+    "application/vnd.apache.avro",
+]
 LICENCES = ["CC-BY-4.0", "CC0-1.0", "ODbL-1.0", "CC-BY-SA-4.0", "DL-DE-BY-2.0", "proprietary"]
 PRICES = ["free", "subscription", "pay-per-use", "one-off", "on-request"]
 NOUNS = ["data", "feed", "API", "dataset", "service", "analytics", "stream", "archive"]
-ADJECTIVES = ["live", "historical", "hourly", "daily", "anonymised", "aggregated", "raw",
-              "curated", "real-time", "monthly"]
+ADJECTIVES = [
+    "live",
+    "historical",
+    "hourly",
+    "daily",
+    "anonymised",
+    "aggregated",
+    "raw",
+    "curated",
+    "real-time",
+    "monthly",
+]
 
 
 class Party:
@@ -247,15 +283,15 @@ def main() -> None:
         catalogue.ingest_presentation(vp)
         verified += count
     ingest_seconds = time.perf_counter() - started
+    del presentations  # a serving node does not hold what it was sent
+    gc.collect()
 
     floor = sqlite3.connect(":memory:")
     floor.execute(
         "CREATE VIRTUAL TABLE bare USING fts5(name, description, keywords, other, "
         "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')"
     )
-    floor.executemany(
-        "INSERT INTO bare VALUES (:name, :description, :keywords, :other)", texts
-    )
+    floor.executemany("INSERT INTO bare VALUES (:name, :description, :keywords, :other)", texts)
     floor.commit()
 
     vocabulary = sorted({w for words in SECTORS.values() for w in words} | set(SECTORS))
@@ -283,9 +319,9 @@ def main() -> None:
                 ).fetchall()
             )
         )
-        result: dict[str, Any] = {}
-        search_ms.append(timed(lambda q=query: result.update(catalogue.search(q))))
-        hits += result["total"]
+        results: list[dict[str, Any]] = []
+        search_ms.append(timed(lambda q=query, out=results: out.append(catalogue.search(q))))
+        hits += results[0]["total"]
 
     sparql_ms: list[float] = []
     for _ in range(max(20, args.queries // 5)):

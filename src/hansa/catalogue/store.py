@@ -192,8 +192,7 @@ class CatalogueStore:
                 _fill(entry, publication, now)
             results.append((entry, kind))
         changed = [(entry, kind) for entry, kind in results if kind is not None]
-        session.add_all(entry for entry, _ in changed)
-        session.flush()
+        # The changes first: their numbers go into the entries' rows as they are inserted.
         changes = [
             CatalogueChange(
                 entry_id=entry.id,
@@ -208,6 +207,8 @@ class CatalogueStore:
         session.flush()
         for (entry, _), change in zip(changed, changes, strict=True):
             entry.seq = change.seq
+        session.add_all(entry for entry, _ in changed)
+        session.flush()
         self.project(session, [entry for entry, kind in changed if kind == "insert"], new=True)
         self.project(session, [entry for entry, kind in changed if kind == "supersede"])
         return results
