@@ -100,6 +100,29 @@ class FailingBackend(MemoryBackend):
         yield ReadStream(chunks(), len(DATA), 0, len(DATA))
 
 
+class FlakyBackend(MemoryBackend):
+    """Breaks after the first chunk of the first read only (a connection that drops once)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened = 0
+
+    @contextmanager
+    def open(
+        self, address: DataAddress, *, offset: int = 0, length: int | None = None
+    ) -> Iterator[ReadStream]:
+        self.opened += 1
+        with super().open(address, offset=offset, length=length) as stream:
+            if self.opened == 1:
+                stream.chunks = _break_after_one(stream.chunks)
+            yield stream
+
+
+def _break_after_one(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    yield next(chunks)
+    raise BackendFailed("the connection dropped")
+
+
 TARGETS = {
     "t1": TransferTarget("t1", "agr-1", CONSUMER, "asset-1", {"type": "Memory", "key": "a"}),
     "t-file": TransferTarget(
@@ -110,6 +133,12 @@ TARGETS = {
     ),
     "t-broken": TransferTarget(
         "t-broken", "agr-1", CONSUMER, "asset-1", {"type": "Broken", "key": "a"}
+    ),
+    "t-flaky": TransferTarget(
+        "t-flaky", "agr-1", CONSUMER, "asset-1", {"type": "Flaky", "key": "a"}
+    ),
+    "t-badhash": TransferTarget(
+        "t-badhash", "agr-1", CONSUMER, "asset-1", {"type": "File", "path": "data.bin"}, "00" * 32
     ),
     "t-other": TransferTarget(
         "t-other", "agr-2", "did:web:other.test", "asset-2", {"type": "Memory", "key": "a"}
@@ -160,12 +189,15 @@ def running_node(tmp_path: Path, usage: Usage) -> Iterator[Node]:
     (tmp_path / "secret").write_text("secret")
     memory = MemoryBackend()
     memory.write({"key": "a"}, [DATA], content_type="text/csv")
+    flaky = FlakyBackend()
+    flaky.write({"key": "a"}, [DATA])
     registry = BackendRegistry(
         DataPlaneConfig(),
         {
             "Memory": lambda c: memory,
             "File": lambda c: FileBackend(root),
             "Broken": lambda c: FailingBackend(),
+            "Flaky": lambda c: flaky,
         },
     )
     tokens = DataTokenAuthority(

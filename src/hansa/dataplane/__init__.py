@@ -5,7 +5,8 @@ Modules by concern: :mod:`~hansa.dataplane.backends` (the interface and its regi
 through the ``hansa.storage_backends`` entry points), :mod:`~hansa.dataplane.streaming`
 (ranges, hashing, the metered ASGI response), :mod:`~hansa.dataplane.tokens`,
 :mod:`~hansa.dataplane.server` (``GET /data/{transfer_id}``), :mod:`~hansa.dataplane.usage`
-(CloudEvents usage log) and :mod:`~hansa.dataplane.errors`. The backends themselves are
+(CloudEvents usage log), :mod:`~hansa.dataplane.pull` (the consumer's download) and
+:mod:`~hansa.dataplane.errors`. The backends themselves are
 not imported here, so that a node without boto3 installed can still serve files.
 """
 
@@ -35,6 +36,7 @@ from hansa.dataplane.errors import (
     RangeNotSatisfiable,
     UnknownBackend,
 )
+from hansa.dataplane.pull import PullResult, pull
 from hansa.dataplane.server import DataEndpoint, ResolveTransfer, TransferTarget, data_router
 from hansa.dataplane.streaming import (
     ByteRange,
@@ -76,6 +78,7 @@ __all__ = [
     "MeteredStreamResponse",
     "ObjectInfo",
     "PathRefused",
+    "PullResult",
     "RangeNotSatisfiable",
     "ReadStream",
     "ResolveTransfer",
@@ -92,4 +95,5 @@ __all__ = [
     "config_from_settings",
     "data_router",
     "parse_range",
+    "pull",
 ]
