@@ -16,8 +16,9 @@ from hansa.compliance.criteria import (
     scheme_of,
 )
 from hansa.errors import BadRequest
+from spec_paths import SPEC
 
-SPEC_COPY = "/work/shared/spec/gaia-x-25.11/criteria.yaml"
+SPEC_COPY = str(SPEC / "gaia-x-25.11" / "criteria.yaml")
 
 
 def test_shipped_table_is_the_spec_copy() -> None:

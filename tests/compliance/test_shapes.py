@@ -12,8 +12,9 @@ from hansa.compliance import gx_examples as examples
 from hansa.compliance.shapes import BUILTIN_SHAPES, ShapeRegistry, ShapeValidator
 from hansa.compliance.violations import Violation
 from hansa.errors import BadRequest
+from spec_paths import SPEC
 
-OFFICIAL = Path("/work/shared/spec/gaia-x-25.11/gx.shacl.ttl")
+OFFICIAL = SPEC / "gaia-x-25.11" / "gx.shacl.ttl"
 GX = "https://w3id.org/gaia-x/development#"
 needs_official = pytest.mark.skipif(not OFFICIAL.exists(), reason="Gaia-X 25.11 spec copy missing")
 

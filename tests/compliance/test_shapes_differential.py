@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,11 +18,12 @@ import pytest
 from hansa.compliance import gx_examples as examples
 from hansa.compliance.shapes import GX_CLASSES, ShapeValidator
 from hansa.identity.jsonld import pyld_dataset
+from spec_paths import SPEC
 
 rdflib = pytest.importorskip("rdflib")
 pyshacl = pytest.importorskip("pyshacl")
 
-OFFICIAL = Path("/work/shared/spec/gaia-x-25.11/gx.shacl.ttl")
+OFFICIAL = SPEC / "gaia-x-25.11" / "gx.shacl.ttl"
 pytestmark = pytest.mark.skipif(not OFFICIAL.exists(), reason="Gaia-X 25.11 spec copy missing")
 
 Pairs = list[tuple[str, dict[str, Any]]]

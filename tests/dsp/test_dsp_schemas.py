@@ -22,8 +22,9 @@ from hansa.connector.dsp_schemas import (
     validate_message,
 )
 from hansa.errors import BadRequest
+from spec_paths import SPEC
 
-UPSTREAM = Path("/work/shared/spec/dsp-2025-1/schemas")
+UPSTREAM = SPEC / "dsp-2025-1" / "schemas"
 EXAMPLES = sorted(SCHEMA_DIR.rglob("example/*.json"))
 # The one upstream example that fails its own schema (see schemas/dsp/README.md).
 BROKEN_UPSTREAM_EXAMPLE = "common/example/dataservice-did-service.json"

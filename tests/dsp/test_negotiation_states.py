@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
 from tck import figure_transitions
@@ -22,6 +21,7 @@ from hansa.connector.negotiation_states import (
     negotiation_transition,
 )
 from hansa.errors import BadRequest, HansaError
+from spec_paths import SPEC
 
 S = NegotiationState
 REQ = "ContractRequestMessage"
@@ -207,7 +207,7 @@ def test_what_may_i_send_now(
     assert negotiation_messages_expected(state, role) == expected
 
 
-FIGURES = Path("/work/shared/spec/dsp-2025-1/spec")
+FIGURES = SPEC / "dsp-2025-1" / "spec"
 
 
 def test_the_table_covers_the_spec_figure() -> None:

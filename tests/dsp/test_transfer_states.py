@@ -21,6 +21,7 @@ from hansa.connector.transfer_states import (
     transfer_transition,
 )
 from hansa.errors import BadRequest
+from spec_paths import SPEC
 
 T = TransferState
 REQ = "TransferRequestMessage"
@@ -152,9 +153,7 @@ def test_what_may_i_send_now(
 
 
 def test_the_table_is_the_spec_figure() -> None:
-    path = Path(
-        "/work/shared/spec/dsp-2025-1/spec/transfer/figures/transfer-process-state-machine.puml"
-    )
+    path = Path(SPEC / "dsp-2025-1/spec/transfer/figures/transfer-process-state-machine.puml")
     if not path.is_file():
         pytest.skip("spec figure not on this machine")
     figure = figure_transitions(path.read_text(encoding="utf-8"))
