@@ -306,6 +306,16 @@ def test_ranges(node: Node, header: str, start: int, end: int) -> None:
     assert event["data"]["bytes"] == end - start + 1
 
 
+def test_if_range_serves_the_range_only_if_unchanged(node: Node) -> None:
+    etag = node.get().headers["etag"]
+    same = node.get(Range="bytes=0-9", **{"If-Range": etag})
+    assert (same.status_code, same.content) == (206, DATA[:10])
+    changed = node.get(Range="bytes=0-9", **{"If-Range": '"another-version"'})
+    assert (changed.status_code, changed.content) == (200, DATA)
+    weak = node.get(Range="bytes=0-9", **{"If-Range": "W/" + etag})
+    assert weak.status_code == 200
+
+
 def test_range_past_the_end_is_416(node: Node) -> None:
     response = node.get(Range=f"bytes={len(DATA)}-")
     assert response.status_code == 416

@@ -10,7 +10,8 @@ Every request, in order:
 3. ``check_agreement`` (from the connector) must pass: revoked, expired or used-up
    agreements are 403 and logged as ``refused``.
 4. The backend for the transfer's data address streams the bytes, with RFC 9110 single
-   ranges (206 + ``Content-Range``; 416 + ``Content-Range: bytes */size``), ``ETag`` and,
+   ranges (206 + ``Content-Range``; 416 + ``Content-Range: bytes */size``; ``If-Range``
+   with a strong ETag), ``ETag`` and,
    when known, ``X-Content-SHA256`` (the hex SHA-256 of the whole object).
 5. ``check_agreement`` runs again before every ``check_every``-th chunk (default: each
    1 MiB chunk), so a revoked agreement stops a running download within one chunk; the
@@ -191,7 +192,13 @@ async def serve_data(endpoint: DataEndpoint, request: Request, transfer_id: str)
     try:
         if range_header is not None:
             info = await anyio.to_thread.run_sync(backend.stat, target.address)
-            if info.size is not None:
+            if_range = request.headers.get("if-range")
+            # RFC 9110 13.1.5: a range of a changed representation would corrupt a resumed
+            # download, so a non-matching (or weak) If-Range gets the whole object.
+            unchanged = if_range is None or (
+                info.etag is not None and not if_range.startswith("W/") and if_range == info.etag
+            )
+            if info.size is not None and unchanged:
                 wanted = parse_range(range_header, info.size)
         opener: AbstractContextManager[ReadStream] = (
             backend.open(target.address, offset=wanted.start, length=wanted.length)
