@@ -8,9 +8,11 @@ HansaError
 │                             dataplane.access_limit_reached (raised by the connector's check)
 ├── NotFound 404        dataplane.not_found, dataplane.transfer_not_found
 ├── RangeNotSatisfiable 416   dataplane.range_not_satisfiable (carries the object size)
-├── UpstreamError 502   dataplane.backend_failed, dataplane.backend_auth_failed
-└── ConfigurationError  dataplane.unknown_backend, dataplane.write_unsupported,
-                        dataplane.backend_misconfigured
+├── BadRequest 400      dataplane.write_unsupported (HttpData is read-only)
+├── UpstreamError 502   dataplane.backend_failed, dataplane.backend_auth_failed,
+│                       dataplane.integrity_failed, dataplane.pull_refused (pull.py; the
+│                       provider's own code in ``remote_code``)
+└── ConfigurationError  dataplane.unknown_backend, dataplane.backend_misconfigured
 """
 
 from __future__ import annotations
