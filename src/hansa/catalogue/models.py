@@ -1,7 +1,7 @@
-"""Tables of the catalogue: verified originals, their facet values, and the change feed.
+"""Tables of the catalogue: verified originals and the change feed.
 
 The signed originals (``credential_token``, ``label_token``, ``evidence_tokens``) are the
-source of truth. ``document``, the facet rows, the full-text index (created by
+source of truth. ``document``, the full-text index with its facet values (created by
 :mod:`hansa.catalogue.fts`, not by a migration: FTS5 virtual tables are no SQLAlchemy models)
 and the RDF graph (:mod:`hansa.catalogue.rdf_index`) are projections of them, rebuilt by
 ``hansa catalogue reindex``.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hansa.db import Base, UTCDateTime, utcnow
@@ -53,19 +53,6 @@ class CatalogueEntry(Base):
     """The change that last touched this entry."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class CatalogueFacet(Base):
-    """One facet value of an entry (``keyword`` = ``mobility``), for filters and counts."""
-
-    __tablename__ = "catalogue_facets"
-    __table_args__ = (Index("ix_catalogue_facets_value", "facet", "value", "entry_number"),)
-
-    entry_number: Mapped[int] = mapped_column(
-        Integer, ForeignKey("catalogue_entries.number", ondelete="CASCADE"), primary_key=True
-    )
-    facet: Mapped[str] = mapped_column(String(16), primary_key=True)
-    value: Mapped[str] = mapped_column(String(256), primary_key=True)
 
 
 class CatalogueChange(Base):

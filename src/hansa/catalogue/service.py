@@ -17,12 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hansa.catalogue.fts import full_text_index_for
 from hansa.catalogue.ingest import Publication, plan_publications
-from hansa.catalogue.models import CatalogueEntry, CatalogueFacet
+from hansa.catalogue.models import CatalogueEntry
 from hansa.catalogue.offering import project
 from hansa.catalogue.rdf_index import RdfProjection
 from hansa.catalogue.search import MAX_OFFSET, CursorCodec, SearchQuery
@@ -339,7 +339,6 @@ class CatalogueService:
         numbers = self.store.numbers()
         with self.store.writing() as session:
             self.store.fts.clear(session)
-            session.execute(delete(CatalogueFacet))
         for start in range(0, len(numbers), batch):
             with self.store.writing() as session:
                 entries = list(

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from hansa.catalogue.fts import FullTextIndex, IndexRow
 from hansa.catalogue.ingest import Publication
-from hansa.catalogue.models import CatalogueChange, CatalogueEntry, CatalogueFacet
+from hansa.catalogue.models import CatalogueChange, CatalogueEntry
 from hansa.catalogue.offering import facet_values
 from hansa.errors import Conflict
 from hansa.identity.validity import parse_datetime
@@ -133,30 +133,30 @@ class CatalogueStore:
     def project(
         self, session: Session, entries: Sequence[CatalogueEntry], *, new: bool = False
     ) -> None:
-        """(Re)write the entries' facet rows and full-text rows from their documents.
+        """(Re)write the entries' full-text rows (words, facet values) from their documents.
 
         Only active entries are projected: revoked or expired ones leave the indexes.
         ``new``: the entries were never projected (nothing to remove first).
         """
         if not new:
             self.unproject(session, [entry.number for entry in entries])
-        rows: list[dict[str, Any]] = []
-        indexed: list[IndexRow] = []
-        for entry in entries:
-            if entry.state != "active":
-                continue
-            facets = facet_values(entry.document, entry.label_level)
-            rows.extend({"entry_number": entry.number, "facet": f, "value": v} for f, v in facets)
-            indexed.append(IndexRow(entry.number, entry.document, facets, entry.valid_until))
-        if rows:
-            session.execute(insert(CatalogueFacet), rows)
-        self.fts.put(session, indexed)
+        self.fts.put(
+            session,
+            [
+                IndexRow(
+                    entry.number,
+                    entry.document,
+                    facet_values(entry.document, entry.label_level),
+                    entry.valid_until,
+                )
+                for entry in entries
+                if entry.state == "active"
+            ],
+        )
 
     def unproject(self, session: Session, numbers: Sequence[int]) -> None:
-        """Take entries out of the facet rows and the full-text index."""
-        if numbers:
-            session.execute(delete(CatalogueFacet).where(CatalogueFacet.entry_number.in_(numbers)))
-            self.fts.remove(session, numbers)
+        """Take entries out of the full-text index."""
+        self.fts.remove(session, numbers)
 
     def publish(
         self, session: Session, publications: Sequence[Publication], now: datetime

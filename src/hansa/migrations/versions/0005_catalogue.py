@@ -1,4 +1,4 @@
-"""catalogue tables: verified entries, facet values, change feed
+"""catalogue tables: verified entries and the change feed
 
 Revision ID: 0005
 Revises: 0001
@@ -51,20 +51,6 @@ def upgrade() -> None:
         op.f("ix_catalogue_entries_owner"), "catalogue_entries", ["owner"], unique=False
     )
     op.create_table(
-        "catalogue_facets",
-        sa.Column("entry_number", sa.Integer(), nullable=False),
-        sa.Column("facet", sa.String(length=16), nullable=False),
-        sa.Column("value", sa.String(length=256), nullable=False),
-        sa.ForeignKeyConstraint(["entry_number"], ["catalogue_entries.number"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("entry_number", "facet", "value"),
-    )
-    op.create_index(
-        "ix_catalogue_facets_value",
-        "catalogue_facets",
-        ["facet", "value", "entry_number"],
-        unique=False,
-    )
-    op.create_table(
         "catalogue_changes",
         sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("entry_id", sa.String(length=64), nullable=False),
@@ -83,7 +69,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_catalogue_changes_entry_id"), table_name="catalogue_changes")
     op.drop_table("catalogue_changes")
-    op.drop_index("ix_catalogue_facets_value", table_name="catalogue_facets")
-    op.drop_table("catalogue_facets")
     op.drop_index(op.f("ix_catalogue_entries_owner"), table_name="catalogue_entries")
     op.drop_table("catalogue_entries")
