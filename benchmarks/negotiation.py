@@ -28,6 +28,7 @@ import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,21 @@ def _setup(federation: LocalFederation) -> dict[str, Any]:
     address = provider.base_url + "/dsp/2025-1"
     offer = find_offer(consumer.node.http, consumer.node.sts, address, provider.did, "o1")
     return {"address": address, "did": provider.did, "offer": offer}
+
+
+def _segments(consumer_view: dict[str, Any], provider_view: dict[str, Any]) -> dict[str, float]:
+    """Milliseconds between the states both sides recorded (one clock: one machine)."""
+
+    def at(view: dict[str, Any], state: str) -> datetime:
+        return next(datetime.fromisoformat(h["at"]) for h in view["history"] if h["state"] == state)
+
+    marks = [
+        ("request + claims query", at(consumer_view, "REQUESTED"), at(provider_view, "AGREED")),
+        ("agreement hop", at(provider_view, "AGREED"), at(consumer_view, "AGREED")),
+        ("verification hop", at(consumer_view, "VERIFIED"), at(provider_view, "VERIFIED")),
+        ("finalized hop", at(provider_view, "FINALIZED"), at(consumer_view, "FINALIZED")),
+    ]
+    return {name: (end - start).total_seconds() * 1000 for name, start, end in marks}
 
 
 def _negotiate(consumer: httpx.Client, target: dict[str, Any]) -> float:
@@ -136,9 +152,14 @@ def main() -> None:
             # Round trips are sampled between negotiations, so both see the same machine load.
             pings = [_ping(clients["provider"]) for _ in range(5)]
             latencies, pings = [], []
+            segments: dict[str, list[float]] = {}
             for _ in range(sequential):
                 latencies.append(_negotiate(clients["consumer"], body))
                 pings.extend(_ping(clients["provider"]) for _ in range(4))
+                mine = clients["consumer"].get("/management/negotiations").json()[0]
+                theirs = clients["provider"].get(f"/management/negotiations/{mine['providerPid']}")
+                for name, ms in _segments(mine, theirs.json()).items():
+                    segments.setdefault(name, []).append(ms)
             started = time.perf_counter()
             with ThreadPoolExecutor(in_flight) as pool:
                 list(pool.map(lambda _: _negotiate(clients["consumer"], body), range(concurrent)))
@@ -151,7 +172,7 @@ def main() -> None:
             federation.stop()
     ping_p50 = statistics.median(pings)
     p50 = statistics.median(latencies)
-    figures = {
+    figures: dict[str, Any] = {
         "negotiations_sequential": sequential,
         "negotiation_p50_ms": p50 * 1000,
         "negotiation_p90_ms": _percentile(latencies, 0.9) * 1000,
@@ -163,6 +184,9 @@ def main() -> None:
         "target_round_trips": 15,
         "target_met": p50 / ping_p50 <= 15,
     }
+    figures["segments_p50_ms"] = {k: round(statistics.median(v), 2) for k, v in segments.items()}
+    for name, ms in figures["segments_p50_ms"].items():
+        print(f"  {name}: p50 {ms:.1f} ms")
     print(
         f"negotiation p50 {figures['negotiation_p50_ms']:.1f} ms "
         f"(p90 {figures['negotiation_p90_ms']:.1f} ms), one at a time"

@@ -177,7 +177,7 @@ class Node:
                 sts=node.sts,
                 claims_client=node.claims_client,
                 assets=node.assets,
-                wake=node.outbox.wake,
+                outbox=node.outbox,
                 allow_loopback_callbacks=settings.http.allow_loopback,
                 allow_private_callbacks=settings.http.allow_private,
             )

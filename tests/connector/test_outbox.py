@@ -196,3 +196,68 @@ def test_unknown_topics_are_left_alone(sessions: sessionmaker[Session]) -> None:
     worker.register("transfer", Recorder())
     assert worker.claim() == []
     assert _row(sessions, message_id).status == PENDING
+
+
+def test_a_message_leased_at_birth_is_handed_over_after_the_commit(
+    sessions: sessionmaker[Session],
+) -> None:
+    handler = Recorder()
+    worker = _worker(sessions, handler, sweep_seconds=3600)
+    worker.start()
+    try:
+        with transaction(sessions) as session:
+            message_id = worker.enqueue(
+                session,
+                topic="test",
+                process_id="urn:p",
+                target_url="https://peer.example/x",
+                audience="did:web:peer.example",
+                body=BODY,
+            )
+            assert handler.delivered == []  # nothing leaves before the commit
+        worker.dispatch(session)
+        assert handler.event.wait(30)
+    finally:
+        worker.stop()
+    assert handler.delivered[0].id == message_id
+    _until_delivered(sessions, message_id)
+
+
+def _until_delivered(sessions: sessionmaker[Session], message_id: str) -> None:
+    # The delivery thread records the outcome right after the handler returns.
+    for _ in range(600):
+        if _row(sessions, message_id).status == DELIVERED:
+            return
+        threading.Event().wait(0.05)
+    raise AssertionError("the delivery was not recorded")
+
+
+def test_a_message_leased_at_birth_survives_its_worker(sessions: sessionmaker[Session]) -> None:
+    stopped = _worker(sessions, Recorder())  # never started: dispatch hands nothing over
+    with transaction(sessions) as session:
+        message_id = stopped.enqueue(
+            session,
+            topic="test",
+            process_id="urn:p",
+            target_url="https://peer.example/x",
+            audience="did:web:peer.example",
+            body=BODY,
+        )
+    stopped.dispatch(session)
+    assert _row(sessions, message_id).lease_owner == stopped.owner
+    assert _worker(sessions, Recorder()).claim() == []  # leased to the other worker
+    handler = Recorder()
+    later = _worker(sessions, handler, clock=lambda: utcnow() + timedelta(minutes=1))
+    assert later.run_pending() == 1  # its lease expired: anyone may send it
+    assert _row(sessions, message_id).status == DELIVERED
+    # Its own worker, once running again, would have sent it too (its own lease).
+    with transaction(sessions) as session:
+        again = stopped.enqueue(
+            session,
+            topic="test",
+            process_id="urn:p",
+            target_url="https://peer.example/x",
+            audience="did:web:peer.example",
+            body=BODY,
+        )
+    assert [m.id for m in stopped.claim()] == [again]

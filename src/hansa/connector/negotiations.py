@@ -68,7 +68,7 @@ from hansa.connector.negotiation_terms import (
     same_terms,
     scopes_for_policy,
 )
-from hansa.connector.outbox import OutboundMessage, enqueue
+from hansa.connector.outbox import OutboundMessage, OutboxWorker, enqueue
 from hansa.connector.process_models import ContractNegotiationRecord as Record
 from hansa.db import transaction, utcnow
 from hansa.errors import BadRequest, Conflict, HansaError, NotFound
@@ -116,7 +116,7 @@ class NegotiationService:
         sts: SecureTokenService,
         claims_client: CredentialServiceClient | None,
         assets: AssetService | None,
-        wake: Callable[[], None] = lambda: None,
+        outbox: OutboxWorker | None = None,
         auto_accept: bool = True,
         allow_loopback_callbacks: bool = False,
         allow_private_callbacks: bool = False,
@@ -130,17 +130,17 @@ class NegotiationService:
         self._sts = sts
         self._claims = claims_client
         self._assets = assets
-        self.wake = wake
+        self._outbox = outbox
         self.auto_accept = auto_accept
         self._allow_loopback = allow_loopback_callbacks
         self._allow_private = allow_private_callbacks
         self._clock = clock
         self._changed = threading.Condition()
 
-    def _committed(self, sent: bool = True) -> None:
-        """After a commit: wake the outbox (if a message was written) and any waiters."""
-        if sent:
-            self.wake()
+    def _committed(self, session: Session | None = None) -> None:
+        """After a commit: hand what it wrote to the outbox worker, wake any waiters."""
+        if session is not None and self._outbox is not None:
+            self._outbox.dispatch(session)
         with self._changed:
             self._changed.notify_all()
 
@@ -199,7 +199,8 @@ class NegotiationService:
                 code="negotiation.counterparty_pid_unknown",
             )
         validate_message(body)
-        enqueue(
+        write = self._outbox.enqueue if self._outbox is not None else enqueue
+        write(
             session,
             topic=TOPIC,
             process_id=record.id,
@@ -309,10 +310,10 @@ class NegotiationService:
                 code="negotiation.consumer_pid_taken",
                 pointer="/consumerPid",
             ) from None
+        self._committed(session)
         if denial is not None:
             denial.extra.update(providerPid=record.id, consumerPid=body["consumerPid"])
             raise denial
-        self._committed()
         return answer
 
     # --- both sides: messages on an existing negotiation --------------------------------
@@ -324,7 +325,6 @@ class NegotiationService:
         validate_message(body, expected_type=expected_type)
         kind = negotiation_message_kind(body)
         digest = message_digest(path, body)
-        sent = False
         with transaction(self._sessions) as session:
             done = already_processed(session, caller_did, digest)
             if done is not None:
@@ -338,7 +338,7 @@ class NegotiationService:
             self._check_pids(record, body)
             self._move(record, kind, _other(role))
             answer: Answer = (200, self._ack(record))
-            sent = self._react(session, record, kind, body)
+            self._react(session, record, kind, body)
             remember_processed(
                 session,
                 sender=caller_did,
@@ -347,7 +347,7 @@ class NegotiationService:
                 status_code=answer[0],
                 response=answer[1],
             )
-        self._committed(sent)
+        self._committed(session)
         return answer
 
     def _check_pids(self, record: Record, body: Mapping[str, Any]) -> None:
@@ -488,7 +488,7 @@ class NegotiationService:
         with transaction(self._sessions) as session:
             session.add(record)
             self._send(session, record, body, scopes)
-        self._committed()
+        self._committed(session)
         return self.view(record.id)
 
     def act(
@@ -535,7 +535,7 @@ class NegotiationService:
                     "finalize, accept, request, verify or terminate",
                     code="negotiation.unknown_action",
                 )
-        self._committed()
+        self._committed(session)
         return self.view(pid)
 
     def view(self, pid: str) -> dict[str, Any]:
@@ -596,7 +596,7 @@ class NegotiationService:
                 {"state": "TERMINATED", "at": self._clock().isoformat()},
             ]
             record.updated_at = self._clock()
-        self._committed(sent=False)
+        self._committed()
 
 
 __all__ = ["CALLBACK_PATH", "TOPIC", "NegotiationService"]

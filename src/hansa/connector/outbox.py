@@ -47,6 +47,7 @@ log = logging.getLogger("hansa.connector.outbox")
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
+_PENDING_KEY = "hansa.outbox.pending"
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ def enqueue(
     audience: str,
     body: Mapping[str, Any],
     scopes: Sequence[str] = (),
+    lease_owner: str | None = None,
+    lease_expires_at: datetime | None = None,
 ) -> str:
     """Add a message to the outbox in ``session``'s transaction; returns its stable id."""
     message_id = uuid.uuid4().hex
@@ -101,6 +104,8 @@ def enqueue(
             status=PENDING,
             attempts=0,
             next_attempt_at=utcnow(),
+            lease_owner=lease_owner,
+            lease_expires_at=lease_expires_at,
         )
     )
     return message_id
@@ -156,6 +161,64 @@ class OutboxWorker:
     def register(self, topic: str, handler: DeliveryHandler) -> None:
         """Deliver messages of ``topic`` with ``handler`` (one per process kind)."""
         self._handlers[topic] = handler
+
+    # --- writing and handing over --------------------------------------------------------
+
+    def enqueue(
+        self,
+        session: Session,
+        *,
+        topic: str,
+        process_id: str,
+        target_url: str,
+        audience: str,
+        body: Mapping[str, Any],
+        scopes: Sequence[str] = (),
+    ) -> str:
+        """:func:`enqueue`, leased to this worker from the start; :meth:`dispatch` sends it.
+
+        The message needs no claim (no query, no wait for the loop): after the commit it
+        goes straight to a delivery thread. Should this process die first, the lease
+        expires and any worker claims the row as usual.
+        """
+        message_id = enqueue(
+            session,
+            topic=topic,
+            process_id=process_id,
+            target_url=target_url,
+            audience=audience,
+            body=body,
+            scopes=scopes,
+            lease_owner=self.owner,
+            lease_expires_at=self._clock() + self.lease,
+        )
+        view = OutboundMessage(
+            id=message_id,
+            topic=topic,
+            process_id=process_id,
+            message_type=str(body.get("@type", "")),
+            target_url=target_url,
+            audience=audience,
+            scopes=tuple(scopes),
+            body=dict(body),
+            attempts=0,
+        )
+        session.info.setdefault(_PENDING_KEY, []).append(view)
+        return message_id
+
+    def dispatch(self, session: Session) -> None:
+        """After ``session`` committed: deliver what :meth:`enqueue` wrote in it, now."""
+        messages: list[OutboundMessage] = session.info.pop(_PENDING_KEY, [])
+        if not messages:
+            return
+        with self._lock:
+            pool = self._pool
+            if pool is not None:
+                self._in_flight.update(m.id for m in messages)
+        if pool is None:
+            return  # not running: run_pending or a later start claims them (our lease)
+        for message in messages:
+            pool.submit(self._deliver_safely, message)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -230,7 +293,12 @@ class OutboxWorker:
         """Lease up to ``batch`` due rows to this worker."""
         now = self._clock()
         expires = now + self.lease
-        free = or_(OutboxMessage.lease_expires_at.is_(None), OutboxMessage.lease_expires_at < now)
+        free = or_(
+            OutboxMessage.lease_expires_at.is_(None),
+            OutboxMessage.lease_expires_at < now,
+            # Ours but never handed over (written while the worker was not running).
+            OutboxMessage.lease_owner == self.owner,
+        )
         due = and_(
             OutboxMessage.status == PENDING,
             OutboxMessage.next_attempt_at <= now,
