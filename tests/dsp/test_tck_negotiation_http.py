@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -246,3 +247,44 @@ def test_consumer_scenario(setup: Setup, scenario: Scenario) -> None:
                 headers=_token(provider, consumer),
             )
             _check_answer(exchange, response)
+
+
+@pytest.mark.slow
+def test_the_consumer_terminates_an_agreement_that_differs_from_its_request(setup: Setup) -> None:
+    federation, tck = setup.federation, setup.tck
+    provider, consumer = federation["provider"], federation["consumer"]
+    service = consumer.node.negotiations
+    assert service is not None
+    tck.provider_pid = f"urn:uuid:{uuid.uuid4()}"
+    offer = m.offer(setup.offer_id, permission=[m.rule("use")], target=setup.dataset_id)
+    service.auto_accept = True  # it verifies agreements by itself, after checking them
+    try:
+        view = service.start(provider_address=setup.tck_url, provider_did=provider.did, offer=offer)
+        tck.expect("ContractRequestMessage", "/negotiations/request")
+        wider = m.agreement(
+            "urn:uuid:wider",
+            target=setup.dataset_id,
+            assigner=provider.did,
+            assignee=consumer.did,
+            timestamp=datetime.now(UTC),
+            permission=[m.rule("distribute")],
+        )
+        body = m.contract_agreement_message(
+            provider_pid=tck.provider_pid, consumer_pid=view["id"], agreement=wider
+        )
+        with consumer.client(federation.ca_file, admin=False) as client:
+            response = client.post(
+                f"{DSP}/callback/negotiations/{view['id']}/agreement",
+                json=body,
+                headers=_token(provider, consumer),
+            )
+        assert response.status_code == 200
+        assert response.json()["state"] == "AGREED"
+        ended = tck.expect(
+            "ContractNegotiationTerminationMessage", f"/negotiations/{tck.provider_pid}/termination"
+        )
+        assert ended["code"] == "negotiation.agreement_mismatch"
+        assert "rules differ" in ended["reason"][0]
+    finally:
+        service.auto_accept = False
+    assert service.view(view["id"])["state"] == "TERMINATED"

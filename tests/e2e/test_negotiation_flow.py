@@ -11,6 +11,7 @@ import pytest
 
 from hansa.connector import dsp_messages as dsp
 from hansa.connector.credential_service import SecureTokenService, wallet_signer
+from hansa.connector.negotiation_terms import LABEL_SCOPE
 from hansa.demo.federation import LocalFederation, RunningNode
 
 MEMBERS_ONLY = {
@@ -327,3 +328,93 @@ def _walk(federation: LocalFederation, message: dict[str, Any]) -> None:
         )
         assert late.status_code == 400
         assert late.json()["code"] == "dsp.invalid_state_transition"
+
+
+def test_the_provider_answers_a_refused_policy_with_its_reasons(
+    federation: LocalFederation,
+) -> None:
+    provider, consumer = federation["provider"], federation["consumer"]
+    offer = _catalog_offer(federation, publish(federation, LABEL_L3))
+    assert consumer.node.sts is not None
+    token = consumer.node.sts.id_token(provider.did, scopes=[LABEL_SCOPE])
+    with _dsp(provider, federation) as client:
+        response = client.post(
+            DSP + "/negotiations/request",
+            json=_request(offer, consumer.base_url + DSP + "/callback"),
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert response.status_code == 403
+    body = response.json()
+    assert body["@type"] == "ContractNegotiationError"
+    assert body["code"] == "negotiation.policy_not_satisfied"
+    assert body["providerPid"].startswith("urn:uuid:")
+    assert any("label L3" in line for line in body["reason"])
+    # The refusal is on record, as a terminated negotiation.
+    with provider.client(federation.ca_file) as admin:
+        view = admin.get(f"/management/negotiations/{body['providerPid']}").json()
+    assert view["state"] == "TERMINATED"
+    assert view["error"]["code"] == "negotiation.policy_not_satisfied"
+
+
+def test_a_counter_offer_with_the_requested_terms_is_accepted_by_the_consumer(
+    federation: LocalFederation, open_offer: dict[str, Any]
+) -> None:
+    provider, consumer = federation["provider"], federation["consumer"]
+    service = provider.node.negotiations
+    assert service is not None
+    service.auto_accept = False  # the provider's operator decides each move
+    try:
+        with consumer.client(federation.ca_file) as client:
+            started = client.post(
+                "/management/negotiations",
+                json={
+                    "providerAddress": provider.base_url,
+                    "providerDid": provider.did,
+                    "offer": open_offer,
+                },
+            ).json()
+            requested = wait_for(client, started["id"], ("REQUESTED",))
+            _until_provider_pid(client, started["id"])
+            provider_pid = client.get(f"/management/negotiations/{started['id']}").json()[
+                "providerPid"
+            ]
+            with provider.client(federation.ca_file) as operator:
+                offered = operator.post(
+                    f"/management/negotiations/{provider_pid}/offer", json={"offer": open_offer}
+                )
+                assert offered.status_code == 200, offered.text
+                # The consumer accepts an offer with the terms it asked for by itself.
+                accepted = wait_for(client, started["id"], ("ACCEPTED",))
+                assert accepted["state"] == "ACCEPTED"
+                wrong = operator.post(f"/management/negotiations/{provider_pid}/finalize")
+                assert wrong.status_code == 400
+                assert wrong.json()["code"] == "dsp.invalid_state_transition"
+                assert operator.post(f"/management/negotiations/{provider_pid}/agree").is_success
+                wait_for(client, started["id"], ("VERIFIED", "FINALIZED"))
+                _until_state(operator, provider_pid, "VERIFIED")
+                assert operator.post(f"/management/negotiations/{provider_pid}/finalize").is_success
+            final = wait_for(client, started["id"])
+    finally:
+        service.auto_accept = True
+    assert requested["state"] == "REQUESTED"
+    assert final["state"] == "FINALIZED"
+    assert [h["state"] for h in final["history"]] == [
+        "REQUESTED",
+        "OFFERED",
+        "ACCEPTED",
+        "AGREED",
+        "VERIFIED",
+        "FINALIZED",
+    ]
+
+
+def _until_provider_pid(client: httpx.Client, pid: str) -> None:
+    deadline = time.monotonic() + 30
+    while not client.get(f"/management/negotiations/{pid}").json()["providerPid"]:
+        assert time.monotonic() < deadline, "the provider's answer was not recorded"
+        time.sleep(0.02)
+
+
+def _until_state(client: httpx.Client, pid: str, state: str) -> None:
+    view = client.get(f"/management/negotiations/{pid}", params={"waitFor": state}).json()
+    assert view["state"] == state
