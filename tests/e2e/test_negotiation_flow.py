@@ -321,6 +321,14 @@ def _walk(federation: LocalFederation, message: dict[str, Any]) -> None:
         )
         assert ended.status_code == 200
         assert ended.json()["state"] == "TERMINATED"
+        # The same termination again (a retry): the same answer, not a refusal.
+        retried = client.post(
+            f"{DSP}/negotiations/{pid}/termination",
+            json=dsp.contract_negotiation_termination_message(**pids, reason="changed my mind"),
+            headers=_token(consumer, provider),
+        )
+        assert retried.status_code == 200
+        assert retried.json() == ended.json()
         late = client.post(
             f"{DSP}/negotiations/{pid}/agreement/verification",
             json=dsp.contract_agreement_verification_message(**pids),
