@@ -237,6 +237,11 @@ def bare_search(floor: sqlite3.Connection, match: str) -> list[Any]:
 
 
 def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="hansa-catalogue-bench-") as workdir:
+        run(Path(workdir))
+
+
+def run(workdir: Path) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 offerings, within a minute")
     parser.add_argument("--offerings", type=int, default=None)
@@ -245,7 +250,6 @@ def main() -> None:
     args = parser.parse_args()
     total = args.offerings or (10_000 if args.quick else 100_000)
     rng = random.Random(20261127)
-    workdir = Path(tempfile.mkdtemp(prefix="hansa-catalogue-bench-"))
 
     federation = Federation()
     providers = [federation.party(f"did:web:provider-{i}.example.eu") for i in range(200)]

@@ -30,6 +30,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
+from operator import itemgetter
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, bindparam, select, text
@@ -45,7 +47,7 @@ from hansa.catalogue.search import (
     top_facets,
 )
 
-MatchRow = tuple[int, float, Sequence[str]]
+MatchRow = tuple[int, float, Any]
 """An entry in the match set: its number, rank (lower is better) and facet tokens."""
 
 
@@ -100,12 +102,16 @@ class _MatchSetIndex:
     def _facet(self, token: str) -> tuple[str, str] | None:
         raise NotImplementedError
 
+    def _count(self, rows: list[MatchRow]) -> Counter[str]:
+        """How many rows carry each facet token."""
+        raise NotImplementedError
+
     def _entries(self, session: Session, numbers: Sequence[int]) -> dict[int, EntrySummary]:
         return page_entries(session, numbers)
 
     def search(self, session: Session, query: SearchQuery, now: datetime) -> SearchPage:
         rows = self._match(session, query, now)
-        counts = Counter(token for row in rows for token in row[2])
+        counts = self._count(rows)
         facet_rows = [
             (*named, count)
             for token, count in counts.items()
@@ -113,9 +119,9 @@ class _MatchSetIndex:
         ]
         wanted = query.offset + query.size
         if query.terms:
-            ranked = heapq.nsmallest(wanted, rows, key=lambda r: (r[1], -r[0]))
+            ranked = heapq.nsmallest(wanted, rows, key=itemgetter(1))
         else:  # no words: newest first
-            ranked = heapq.nlargest(wanted, rows, key=lambda r: r[0])
+            ranked = heapq.nlargest(wanted, rows, key=itemgetter(0))
         page = ranked[query.offset :]
         entries = self._entries(session, [row[0] for row in page])
         hits = [
@@ -265,7 +271,11 @@ class SqliteFullTextIndex(_MatchSetIndex):
             "FROM catalogue_fts WHERE catalogue_fts MATCH ? AND (until = 0 OR until > ?)",
             (self.query_expression(query), int(now.timestamp())),
         ).fetchall()
-        return [(row[0], row[1], row[2].split()) for row in rows]
+        return list(rows)
+
+    def _count(self, rows: list[MatchRow]) -> Counter[str]:
+        # One join and one split in C instead of a split per row: the match set can be large.
+        return Counter(" ".join([row[2] for row in rows]).split())
 
     def _facet(self, token: str) -> tuple[str, str] | None:
         return None if token == ALL_TOKEN else facet_of_token(token)
@@ -368,8 +378,10 @@ class PostgresFullTextIndex(_MatchSetIndex):
         else:
             rank = "0.0"
         sql = f"SELECT number, {rank}, facets FROM catalogue_fts WHERE {' AND '.join(where)}"  # noqa: S608
-        rows = session.execute(text(sql), params).all()
-        return [(int(row[0]), float(row[1]), row[2]) for row in rows]
+        return [(int(row[0]), float(row[1]), row[2]) for row in session.execute(text(sql), params)]
+
+    def _count(self, rows: list[MatchRow]) -> Counter[str]:
+        return Counter(chain.from_iterable(row[2] for row in rows))
 
     def _facet(self, token: str) -> tuple[str, str] | None:
         facet, _, value = token.partition("=")
