@@ -53,6 +53,9 @@ HANSA_CONTEXTS: Mapping[str, str] = {
     # Gaia-X credentials name the gx context by its namespace IRI, with the '#'.
     "https://w3id.org/gaia-x/development#": "gaia-x-development.jsonld",
     "https://w3id.org/gaia-x/development": "gaia-x-development.jsonld",
+    # Gaia-X 22.10 credentials (read by hansa.compliance.migrate); only its prefixes matter.
+    "https://registry.lab.gaia-x.eu/development/api/trusted-shape-registry/v1/shapes/jsonld/"
+    "trustframework#": "gaia-x-trustframework-2210.jsonld",
 }
 
 MAX_DEPTH = 64  # nesting of JSON objects/arrays accepted in a document
