@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 
 from hansa.catalogue.ingest import digest_sri
 from hansa.catalogue.service import CatalogueService, open_catalogue
-from hansa.errors import NotFound
+from hansa.errors import NotFound, UpstreamUnavailable
 from hansa.identity.did import DidDocument, build_did_document
 from hansa.identity.keys import PrivateKey, generate_private_key
 from hansa.identity.pki import certificates_to_pem, create_root_ca, issue_key_certificate
@@ -67,6 +67,8 @@ class Federation:
         node.identity.attach_certificate_chain(key.id, certificates_to_pem(chain).decode())
         node.identity.add_trusted_issuer(node.identity.did, "the clearing house")
         self.documents: dict[str, DidDocument] = {}
+        self.offline = False
+        """When set, status lists and certificate chains cannot be fetched."""
 
     # --- parties ---------------------------------------------------------------------------
 
@@ -92,6 +94,8 @@ class Federation:
         raise NotFound(f"no DID document for {did}", code="did.not_found")
 
     def fetch(self, url: str) -> bytes:
+        if self.offline:
+            raise UpstreamUnavailable(f"{url} cannot be reached", code="fetch.unreachable")
         base = self.node.settings.base_url.rstrip("/")
         if url.startswith(base + "/status/"):
             return self.node.identity.status_list_credential(url[len(base + "/status/") :]).encode()

@@ -93,6 +93,19 @@ def test_revoked_label_and_distrusted_issuer_take_entries_out(
     assert [c.kind for c in catalogue.changes_since(0)][-2:] == ["revoke", "revoke"]
 
 
+def test_unreachable_status_lists_keep_entries_until_the_next_round(
+    federation: Federation, catalogue: CatalogueService, provider: Party
+) -> None:
+    entry_id, label_id = publish(federation, catalogue, provider, offering(provider, "Weather"))
+    federation.offline = True
+    federation.node.identity.set_credential_status(label_id, "revoked")
+    report = catalogue.recheck_statuses()
+    assert (report.checked, report.unavailable, report.revoked) == (1, 1, 0)
+    assert catalogue.entry(entry_id)["state"] == "active"
+    federation.offline = False
+    assert catalogue.recheck_statuses().revoked == 1
+
+
 def test_owner_deletes_others_learn_nothing(
     client: httpx.Client, federation: Federation, catalogue: CatalogueService, provider: Party
 ) -> None:
