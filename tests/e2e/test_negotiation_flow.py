@@ -346,13 +346,22 @@ def test_the_provider_answers_a_refused_policy_with_its_reasons(
     assert consumer.node.sts is not None
     token = consumer.node.sts.id_token(provider.did, scopes=[LABEL_SCOPE])
     with _dsp(provider, federation) as client:
+        sent = _request(offer, consumer.base_url + DSP + "/callback")
         response = client.post(
-            DSP + "/negotiations/request",
-            json=_request(offer, consumer.base_url + DSP + "/callback"),
-            headers={"Authorization": f"Bearer {token}"},
+            DSP + "/negotiations/request", json=sent, headers={"Authorization": f"Bearer {token}"}
         )
     assert response.status_code == 403
     body = response.json()
+    # The same request again (its answer was lost, say): the same refusal, the same process.
+    token = consumer.node.sts.id_token(provider.did, scopes=[LABEL_SCOPE])
+    with _dsp(provider, federation) as client:
+        again = client.post(
+            DSP + "/negotiations/request",
+            json=sent,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert again.status_code == 403
+    assert again.json()["providerPid"] == body["providerPid"]
     assert body["@type"] == "ContractNegotiationError"
     assert body["code"] == "negotiation.policy_not_satisfied"
     assert body["providerPid"].startswith("urn:uuid:")

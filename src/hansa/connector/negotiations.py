@@ -302,8 +302,19 @@ class NegotiationService:
             # The same request twice at once, or a consumerPid reused: answer as before.
             with self._sessions() as session:
                 done = already_processed(session, caller_did, digest)
+                earlier = session.scalars(
+                    select(Record).where(
+                        Record.role == "provider",
+                        Record.counterparty_did == caller_did,
+                        Record.counterparty_pid == body["consumerPid"],
+                    )
+                ).first()
             if done is not None:
                 return done
+            if denial is not None and earlier is not None and earlier.error_code == denial.code:
+                # A refused request sent again: refused again, naming the same negotiation.
+                denial.extra.update(providerPid=earlier.id, consumerPid=body["consumerPid"])
+                raise denial from None
             raise Conflict(
                 f"a negotiation with consumerPid {body['consumerPid']!r} exists already; "
                 "use a new consumerPid for a new negotiation",
