@@ -9,10 +9,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from hansa.cli.main import app
 from hansa.compliance.migrate import (
     TRUSTFRAMEWORK_2210,
     migrate,
@@ -21,9 +24,9 @@ from hansa.compliance.migrate import (
 )
 from hansa.compliance.shapes import ShapeValidator
 from hansa.errors import BadRequest, NotFound
-from hansa.identity.did import DidDocument, verification_method_entry
+from hansa.identity.did import DidDocument, did_key_from_key, verification_method_entry
 from hansa.identity.jsonld import canonicalize
-from hansa.identity.keys import PrivateKey, b64url, generate_private_key, sign
+from hansa.identity.keys import PrivateKey, b64url, b64url_decode, generate_private_key, sign
 
 VC1 = "https://www.w3.org/2018/credentials/v1"
 JWS2020 = "https://w3id.org/security/suites/jws-2020/v1"
@@ -55,19 +58,23 @@ class Resolver:
         return self.documents[did]
 
     def sign_2210(self, document: dict[str, Any]) -> dict[str, Any]:
-        """Sign as the Gaia-X 22.10 tools did: hex SHA-256 of the canonical document."""
         did = document["issuer"]
-        header = b64url(json.dumps({"alg": "EdDSA", "b64": False, "crit": ["b64"]}).encode())
-        payload = hashlib.sha256(canonicalize(document).encode()).hexdigest().encode()
-        signature = sign(self.keys[did], header.encode() + b"." + payload)
-        proof = {
-            "type": "JsonWebSignature2020",
-            "created": "2023-07-11T08:56:08.870Z",
-            "proofPurpose": "assertionMethod",
-            "verificationMethod": f"{did}#JWK2020",
-            "jws": f"{header}..{b64url(signature)}",
-        }
-        return {**document, "proof": proof}
+        return sign_2210(document, self.keys[did], f"{did}#JWK2020")
+
+
+def sign_2210(document: dict[str, Any], key: PrivateKey, method: str) -> dict[str, Any]:
+    """Sign as the Gaia-X 22.10 tools did: hex SHA-256 of the canonical document."""
+    header = b64url(json.dumps({"alg": "EdDSA", "b64": False, "crit": ["b64"]}).encode())
+    payload = hashlib.sha256(canonicalize(document).encode()).hexdigest().encode()
+    signature = sign(key, header.encode() + b"." + payload)
+    proof = {
+        "type": "JsonWebSignature2020",
+        "created": "2023-07-11T08:56:08.870Z",
+        "proofPurpose": "assertionMethod",
+        "verificationMethod": method,
+        "jws": f"{header}..{b64url(signature)}",
+    }
+    return {**document, "proof": proof}
 
 
 @pytest.fixture
@@ -276,3 +283,62 @@ def test_missing_required_22_10_properties_are_refused(resolver: Resolver) -> No
 )
 def test_policy_language_is_detected(text: str, language: str) -> None:
     assert policy_language(text) == language
+
+
+def _did_key_presentation(*credentials: dict[str, Any]) -> dict[str, Any]:
+    """The credentials issued by one did:key (resolved offline by any node), in a 22.10 VP."""
+    key = generate_private_key("Ed25519")
+    did = did_key_from_key(key)
+    signed = []
+    for credential in credentials:
+        text = json.dumps(credential).replace(ISSUER, did).replace(NOTARY, did)
+        signed.append(sign_2210(json.loads(text), key, f"{did}#{did.removeprefix('did:key:')}"))
+    return {"@context": [VC1], "type": ["VerifiablePresentation"], "verifiableCredential": signed}
+
+
+def _hansa(tmp_path: Path, *args: str) -> Any:
+    env = {"HANSA_BASE_URL": "https://migrator.example.eu"}
+    return CliRunner().invoke(app, ["--data-dir", str(tmp_path), "gx", "migrate", *args], env=env)
+
+
+def test_cli_migrates_a_presentation_and_signs_it(tmp_path: Path) -> None:
+    source = tmp_path / "vp-2210.json"
+    vp = _did_key_presentation(participant(), registration_number(), service_offering(), terms())
+    source.write_text(json.dumps(vp), encoding="utf-8")
+    result = _hansa(tmp_path, str(source))
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert len(report["credentials"]) == 3
+    assert report["violations"] == []
+    assert "/verifiableCredential/3/credentialSubject" in {w["pointer"] for w in report["warnings"]}
+
+    CliRunner().invoke(app, ["--data-dir", str(tmp_path), "keys", "create"])
+    signed = _hansa(tmp_path, str(source), "--sign", "--out", str(tmp_path / "out.json"))
+    assert signed.exit_code == 0, signed.stderr
+    written = json.loads((tmp_path / "out.json").read_text())
+    tokens = written["credentials"]
+    payload = json.loads(b64url_decode(tokens[2].split(".")[1]))
+    assert payload["issuer"] == "did:web:migrator.example.eu"
+    assert payload["credentialSubject"]["type"] == "gx:ServiceOffering"
+    replaced = [w["pointer"] for w in written["warnings"] if "replaced" in w["message"]]
+    assert replaced == [f"/verifiableCredential/{i}/issuer" for i in range(3)]
+
+
+def test_cli_reports_shape_violations_of_a_lone_offering(tmp_path: Path) -> None:
+    source = tmp_path / "offering.json"
+    source.write_text(json.dumps(_did_key_presentation(service_offering())), encoding="utf-8")
+    result = _hansa(tmp_path, str(source))
+    assert result.exit_code == 1
+    violations = json.loads(result.stdout)["violations"]
+    assert [v["path"] for v in violations] == ["/credentialSubject/gx:providedBy"]
+
+
+def test_cli_refuses_a_tampered_credential(tmp_path: Path) -> None:
+    vp = _did_key_presentation(participant())
+    vp["verifiableCredential"][0]["credentialSubject"]["gx:legalName"] = "Other"
+    source = tmp_path / "tampered.json"
+    source.write_text(json.dumps(vp), encoding="utf-8")
+    result = _hansa(tmp_path, str(source))
+    assert result.exit_code == 1
+    assert "vc.signature_invalid" in result.stderr
+    assert "/verifiableCredential/0/proof/jws" in result.stderr

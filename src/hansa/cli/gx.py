@@ -10,6 +10,8 @@ import typer
 
 from hansa.cli.common import cli_errors, console, open_node, print_json, read_json_or_text
 from hansa.compliance import gx, gx_offerings
+from hansa.compliance.migrate import MigrationWarning
+from hansa.compliance.migrate import migrate as migrate_2210
 from hansa.compliance.shapes import ShapeValidator
 from hansa.errors import BadRequest
 
@@ -280,3 +282,66 @@ def sign(
         else:
             out.write_text(token + "\n", encoding="utf-8")
             console.print(f"wrote vc+jwt to {out}")
+
+
+@app.command("migrate")
+def migrate(
+    source: str = typer.Argument(
+        ..., help="a Gaia-X 22.10 credential or presentation (JSON-LD, JsonWebSignature2020)"
+    ),
+    sign_: bool = typer.Option(
+        False, "--sign", help="sign each 25.11 credential as this node (vc+jwt)"
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="write the result to this file"),
+) -> None:
+    """Carry Gaia-X 22.10 credentials over to 25.11: proofs verified, losses listed.
+
+    Prints {"credentials": [...], "warnings": [...], "violations": [...]}; exits 1 when the
+    25.11 credentials do not pass the shapes together.
+    """
+    with cli_errors(), open_node() as node:
+        document = read_json_or_text(source)
+        if not isinstance(document, dict):
+            raise BadRequest(f"{source} is not a JSON-LD document", code="gx.invalid_input")
+        results = migrate_2210(document, node.identity.resolver)
+        warnings = [w for r in results for w in r.warnings]
+        migrated = [(i, r.credential) for i, r in enumerate(results) if r.credential is not None]
+        violations = ShapeValidator.builtin().validate([(str(c["id"]), c) for _, c in migrated])
+        credentials: list[Any] = [c for _, c in migrated]
+        if sign_:
+            did = node.identity.did
+            info, private_key = node.identity.wallet.signing_key()
+            credentials = []
+            for index, credential in migrated:
+                if credential["issuer"] != did:
+                    where = (
+                        "/issuer" if len(results) == 1 else f"/verifiableCredential/{index}/issuer"
+                    )
+                    warnings.append(
+                        MigrationWarning(
+                            where,
+                            f"issuer {credential['issuer']} is replaced by this node's DID {did}: "
+                            "the 22.10 signature does not carry over",
+                        )
+                    )
+                    credential = {**credential, "issuer": did}
+                credentials.append(
+                    gx.sign_gx_credential(credential, private_key, f"{did}#{info.id}")
+                )
+        report = {
+            "credentials": credentials,
+            "warnings": [w.to_json() for w in warnings],
+            "violations": [v.to_json() for v in violations],
+        }
+        for warning in warnings:
+            console.print(
+                f"[yellow]warning[/] {warning.pointer}: {warning.message}", highlight=False
+            )
+        if out is None:
+            print_json(report)
+        else:
+            out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            console.print(f"wrote {len(credentials)} credential(s) to {out}")
+        if violations:
+            console.print(f"[red]{len(violations)} violation(s) of the 25.11 shapes[/]")
+            raise typer.Exit(1)
