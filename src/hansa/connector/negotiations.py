@@ -58,6 +58,7 @@ from hansa.connector.negotiation_states import (
     EVENT_ACCEPTED,
     EVENT_FINALIZED,
     NEGOTIATION_TERMINATION,
+    InvalidTransition,
     NegotiationState,
     Party,
     negotiation_message_kind,
@@ -336,28 +337,41 @@ class NegotiationService:
         validate_message(body, expected_type=expected_type)
         kind = negotiation_message_kind(body)
         digest = message_digest(path, body)
-        with transaction(self._sessions) as session:
-            done = already_processed(session, caller_did, digest)
-            if done is not None:
-                return done
-            record = self._lock(session, pid, role)
-            if record is None or record.counterparty_did != caller_did:
-                raise NotFound(
-                    f"there is no contract negotiation {pid!r} with you",
-                    code="negotiation.not_found",
+        try:
+            with transaction(self._sessions) as session:
+                record = self._lock(session, pid, role)
+                if record is None or record.counterparty_did != caller_did:
+                    raise NotFound(
+                        f"there is no contract negotiation {pid!r} with you",
+                        code="negotiation.not_found",
+                    )
+                self._check_pids(record, body)
+                try:
+                    self._move(record, kind, _other(role))
+                except InvalidTransition:
+                    # Applied before (a retry whose answer was lost)? Then answer as before.
+                    done = already_processed(session, caller_did, digest)
+                    if done is not None:
+                        return done
+                    raise
+                answer: Answer = (200, self._ack(record))
+                self._react(session, record, kind, body)
+                remember_processed(
+                    session,
+                    sender=caller_did,
+                    digest=digest,
+                    process_id=record.id,
+                    status_code=answer[0],
+                    response=answer[1],
                 )
-            self._check_pids(record, body)
-            self._move(record, kind, _other(role))
-            answer: Answer = (200, self._ack(record))
-            self._react(session, record, kind, body)
-            remember_processed(
-                session,
-                sender=caller_did,
-                digest=digest,
-                process_id=record.id,
-                status_code=answer[0],
-                response=answer[1],
-            )
+        except IntegrityError:
+            # Applied before, and the state came back to where it allows the message again:
+            # the processed-message log refuses the second effect; answer as the first time.
+            with self._sessions() as session:
+                done = already_processed(session, caller_did, digest)
+            if done is None:
+                raise
+            return done
         self._committed(session)
         return answer
 
