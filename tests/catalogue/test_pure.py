@@ -47,8 +47,10 @@ def test_projection_reads_compact_and_expanded_gx_terms() -> None:
     assert document["licences"] == ["https://spdx.org/licenses/CC-BY-4.0"]
     assert document["price"] == {"priceModel": "other"}
     assert document["dspEndpoint"] == "https://acme.example.eu/dsp"
-    assert ("keyword", "climate") in facet_values(document, "L2")
-    assert ("label", "L2") in facet_values(document, "L2")
+    facets = facet_values(document, "L2", "did:web:acme.example.eu")
+    assert ("keyword", "climate") in facets
+    assert ("label", "L2") in facets
+    assert ("provider", "did:web:acme.example.eu") in facets
 
 
 def test_digest_sri_is_over_the_exact_token_bytes() -> None:

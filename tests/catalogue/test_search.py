@@ -99,6 +99,7 @@ def test_prefix_words_rank_and_highlight(client: httpx.Client, populated: dict[s
     assert traffic["provider"] == {
         "id": "did:web:provider.example.eu",
         "name": "Acme Mobility GmbH",
+        "reference": "did:web:provider.example.eu",
     }
     assert traffic["label"] == "L1"
 

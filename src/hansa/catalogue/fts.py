@@ -38,6 +38,7 @@ from sqlalchemy import Connection, Engine, bindparam, select, text
 from sqlalchemy.orm import Session, aliased
 
 from hansa.catalogue.models import CatalogueEntry
+from hansa.catalogue.offering import PARTICIPANT_TYPES
 from hansa.catalogue.search import (
     EntrySummary,
     Hit,
@@ -162,7 +163,10 @@ def page_entries(session: Session, numbers: Sequence[int]) -> dict[int, EntrySum
             participant.document,
         )
         .outerjoin(
-            participant, (participant.subject == entry.owner) & (participant.state == "active")
+            participant,
+            (participant.owner == entry.owner)
+            & participant.kind.in_(sorted(PARTICIPANT_TYPES))
+            & (participant.state == "active"),
         )
         .where(entry.number.in_(list(numbers)))
     )
@@ -286,7 +290,8 @@ class SqliteFullTextIndex(_MatchSetIndex):
         rows = raw.execute(
             "SELECT e.number, e.id, e.subject, e.kind, e.owner, e.label_level, e.document, "
             "json_extract(p.document, '$.name') FROM catalogue_entries e "
-            "LEFT JOIN catalogue_entries p ON p.subject = e.owner AND p.state = 'active' "
+            "LEFT JOIN catalogue_entries p ON p.owner = e.owner AND p.state = 'active' "
+            "AND p.kind IN ('LegalPerson', 'Participant') "
             "WHERE e.number IN (SELECT value FROM json_each(?))",
             (json.dumps(list(numbers)),),
         ).fetchall()

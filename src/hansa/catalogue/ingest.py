@@ -20,12 +20,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hansa.catalogue.offering import (
     LABEL_TYPE,
+    PARTICIPANT_TYPES,
     entry_kind,
     get,
     local_name,
@@ -35,6 +36,7 @@ from hansa.catalogue.offering import (
     subject_types,
 )
 from hansa.errors import BadRequest, Forbidden, ValidationFailed
+from hansa.identity.did import split_did_url
 from hansa.identity.verifier import CredentialCheck
 
 LABEL_LEVELS = ("SC", "L1", "L2", "L3")
@@ -62,7 +64,8 @@ class CoveredEntry:
 
     credential_id: str
     digest: str
-    credential_type: str | None
+    credential_types: frozenset[str]
+    """Local names (``ServiceOffering``); the clearing house joins several with commas."""
 
 
 @dataclass(frozen=True)
@@ -128,9 +131,14 @@ def read_label(check: CredentialCheck, index: int) -> Label:
                 code="catalogue.invalid_label",
                 pointer=f"{pointer}/gx:compliantCredentials/{position}",
             )
-        types = get(item, "gx:credentialType")
-        kind = local_name(types[0]) if types and isinstance(types[0], str) else None
-        covered[item["id"]] = CoveredEntry(item["id"], digest, kind)
+        kinds = frozenset(
+            local_name(part.strip())
+            for value in get(item, "gx:credentialType")
+            if isinstance(value, str)
+            for part in value.split(",")
+            if part.strip()
+        )
+        covered[item["id"]] = CoveredEntry(item["id"], digest, kinds)
     if not covered:
         raise ValidationFailed(
             "the label covers no credential (gx:compliantCredentials is empty)",
@@ -159,7 +167,9 @@ def _covering(labels: list[Label], check: CredentialCheck, index: int) -> Label:
         )
     for label in candidates:
         entry = label.covered[credential_id]
-        if entry.credential_type and entry.credential_type not in subject_types(check.credential):
+        if entry.credential_types and entry.credential_types.isdisjoint(
+            subject_types(check.credential)
+        ):
             continue
         if digest_matches(check.token, entry.digest):
             return label
@@ -215,6 +225,13 @@ def plan_publications(
             evidence.append(check.token or "")
         else:
             publications.append((index, check, label))
+    # A gx:providedBy may name the provider's LegalPerson subject rather than its DID:
+    # the participant is who issued that LegalPerson (participants describe themselves).
+    participants = {
+        str(subject_of(c.credential).get("id")): c.issuer
+        for c in checks
+        if entry_kind(c.credential) in PARTICIPANT_TYPES
+    }
     if not publications:
         raise ValidationFailed(
             "the submission holds no offering or participant credential to publish "
@@ -222,12 +239,36 @@ def plan_publications(
             code="catalogue.nothing_to_publish",
         )
     return [
-        _publication(index, check, label, holder, evidence) for index, check, label in publications
+        _publication(index, check, label, holder, evidence, participants)
+        for index, check, label in publications
     ]
 
 
+def owner_of(check: CredentialCheck, participants: Mapping[str, str]) -> str | None:
+    """The participant DID an entry belongs to.
+
+    A participant credential: its subject when that is a DID, else its issuer. An offering:
+    its ``gx:providedBy`` when that is a DID; else the issuer of the LegalPerson it names
+    (from ``participants``: subject id -> issuer), else the offering's own issuer.
+    """
+    subject = subject_of(check.credential).get("id")
+    if entry_kind(check.credential) in PARTICIPANT_TYPES:
+        return subject if isinstance(subject, str) and subject.startswith("did:") else check.issuer
+    reference = provider_of(check.credential)
+    if reference is None:
+        return None
+    if reference.startswith("did:"):
+        return split_did_url(reference)[0]
+    return participants.get(reference, check.issuer)
+
+
 def _publication(
-    index: int, check: CredentialCheck, label: Label, holder: str | None, evidence: list[str]
+    index: int,
+    check: CredentialCheck,
+    label: Label,
+    holder: str | None,
+    evidence: list[str],
+    participants: Mapping[str, str],
 ) -> Publication:
     pointer = f"/verifiableCredential/{index}/credentialSubject"
     kind = entry_kind(check.credential) or ""
@@ -238,7 +279,7 @@ def _publication(
             code="catalogue.no_subject",
             pointer=f"{pointer}/id",
         )
-    owner = provider_of(check.credential)
+    owner = owner_of(check, participants)
     if not owner:
         raise ValidationFailed(
             f"the {kind} names no provider (gx:providedBy)",

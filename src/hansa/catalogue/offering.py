@@ -243,11 +243,15 @@ def project(credential: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def facet_values(document: Mapping[str, Any], label_level: str) -> list[tuple[str, str]]:
-    """The (facet, value) pairs of a projected document, lower-cased where free text."""
-    pairs: set[tuple[str, str]] = {("type", str(document["type"])), ("label", label_level)}
-    if document.get("provider"):
-        pairs.add(("provider", str(document["provider"])))
+def facet_values(
+    document: Mapping[str, Any], label_level: str, owner: str
+) -> list[tuple[str, str]]:
+    """The (facet, value) pairs of an entry; ``provider`` is the owning participant's DID."""
+    pairs: set[tuple[str, str]] = {
+        ("type", str(document["type"])),
+        ("label", label_level),
+        ("provider", owner),
+    }
     for facet, field in (
         ("keyword", "keywords"),
         ("format", "formats"),

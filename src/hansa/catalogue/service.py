@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,6 +42,19 @@ _REVOKED_CODES = ("vc.revoked", "vc.suspended", "trust.", "vc.signature_invalid"
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+class VerifiedCredential(Protocol):
+    """A credential someone has verified, with its original vc+jwt."""
+
+    @property
+    def credential(self) -> dict[str, Any]: ...
+
+    @property
+    def issuer(self) -> str: ...
+
+    @property
+    def token(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -126,22 +139,35 @@ class CatalogueService:
 
     def ingest_verified(
         self,
-        credentials: Sequence[CredentialCheck],
+        credentials: Sequence[VerifiedCredential],
         label_token: str,
         *,
+        holder: str | None = None,
         now: datetime | None = None,
     ) -> list[Published]:
         """Publish credentials the clearing house has just verified and labelled.
 
         The clearing house calls this right after it issues ``label_token`` for
-        ``credentials`` (its own :class:`CredentialCheck` results, with their tokens), so
-        that what passes compliance reaches the catalogue without a second upload. The label
-        is verified here (it is the clearing house's own: resolved locally) and the digests
-        are checked as for any submission; the covered credentials are not verified again.
+        ``credentials`` (its verified credentials with their vc+jwt tokens: the
+        ``CredentialCheck`` objects, or ``IssuedLabel.result.credentials``), so that what
+        passes compliance reaches the catalogue without a second upload. The label is
+        verified here (the clearing house's own: resolved locally) and the digests are
+        checked as for any submission; the covered credentials are not verified again.
+        ``holder``: the presenter, when only the provider itself may publish.
         """
         label = self.verifier.verify_credential(label_token, now=now)
+        checks = [
+            CredentialCheck(
+                credential=c.credential,
+                issuer=c.issuer,
+                verification_method="",
+                securing="vc-jose",
+                token=c.token,
+            )
+            for c in credentials
+        ]
         plan = plan_publications(
-            [*credentials, label], is_compliance_issuer=self.is_compliance_issuer, holder=None
+            [*checks, label], is_compliance_issuer=self.is_compliance_issuer, holder=holder
         )
         return self._publish(plan, now)
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hansa.catalogue.fts import FullTextIndex, IndexRow
 from hansa.catalogue.ingest import Publication
 from hansa.catalogue.models import CatalogueChange, CatalogueEntry
-from hansa.catalogue.offering import facet_values
+from hansa.catalogue.offering import PARTICIPANT_TYPES, facet_values
 from hansa.errors import Conflict
 from hansa.identity.validity import parse_datetime
 
@@ -146,7 +146,7 @@ class CatalogueStore:
                 IndexRow(
                     entry.number,
                     entry.document,
-                    facet_values(entry.document, entry.label_level),
+                    facet_values(entry.document, entry.label_level, entry.owner),
                     entry.valid_until,
                 )
                 for entry in entries
@@ -278,17 +278,18 @@ class CatalogueStore:
             return {row.number: row for row in rows}
 
     def participant_names(self, subjects: Sequence[str]) -> dict[str, str]:
-        """The names of active participants, from their own catalogue entries."""
+        """The names of active participants (by DID), from their own catalogue entries."""
         if not subjects:
             return {}
         with self.sessions() as session:
             rows = session.execute(
-                select(CatalogueEntry.subject, CatalogueEntry.document).where(
-                    CatalogueEntry.subject.in_(list(dict.fromkeys(subjects))),
+                select(CatalogueEntry.owner, CatalogueEntry.document).where(
+                    CatalogueEntry.owner.in_(list(dict.fromkeys(subjects))),
+                    CatalogueEntry.kind.in_(sorted(PARTICIPANT_TYPES)),
                     CatalogueEntry.state == "active",
                 )
             )
-            return {subject: str(doc["name"]) for subject, doc in rows if doc.get("name")}
+            return {owner: str(doc["name"]) for owner, doc in rows if doc.get("name")}
 
     def changes_since(self, seq: int, limit: int = 100) -> list[Change]:
         """Changes after ``seq``, oldest first, at most ``limit``."""

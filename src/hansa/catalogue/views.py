@@ -12,8 +12,11 @@ from hansa.policy.describe import describe_policy
 
 
 def _provider(entry: CatalogueEntry, names: Mapping[str, str]) -> dict[str, Any]:
-    provider = entry.document.get("provider") or entry.owner
-    return {"id": provider, "name": names.get(str(provider))}
+    return {
+        "id": entry.owner,
+        "name": names.get(entry.owner),
+        "reference": entry.document.get("provider"),
+    }
 
 
 def search_item(entry: EntrySummary, hit: Hit) -> dict[str, Any]:
@@ -27,8 +30,9 @@ def search_item(entry: EntrySummary, hit: Hit) -> dict[str, Any]:
         "name": document.get("name"),
         "description": document.get("description"),
         "provider": {
-            "id": entry.document.get("provider") or entry.owner,
+            "id": entry.owner,
             "name": entry.provider_name,
+            "reference": entry.document.get("provider"),
         },
         "label": entry.label_level,
         "keywords": document.get("keywords") or [],
