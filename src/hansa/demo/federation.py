@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from hansa.app import create_app
+from hansa.compliance.registry import terms_hash
 from hansa.files import read_or_create_secret
 from hansa.identity.federation import Federation, init_federation, load_federation
 from hansa.node import Node
@@ -66,6 +67,28 @@ class RunningNode:
 
 def _admin_key(directory: Path) -> str:
     return read_or_create_secret(directory / "admin-api-key")
+
+
+DEMO_TERMS = Path(__file__).with_name("terms-and-conditions.txt")
+DEMO_TERMS_VERSION = "demo-eu-1"
+
+
+def set_up_clearing_house(node: Node) -> None:
+    """Record the demo's terms and trust the clearing house as notary and compliance issuer.
+
+    Idempotent: a restart finds the terms (by their SHA-256) and the parties recorded. The
+    terms become current only when none is, so an operator's later choice is kept.
+    """
+    if node.compliance is None:
+        return
+    registry = node.compliance.registry
+    text = DEMO_TERMS.read_text(encoding="utf-8")
+    if terms_hash(text) not in registry.terms_snapshot()[1]:
+        registry.add_terms(DEMO_TERMS_VERSION, text, current=registry.current_terms() is None)
+    did = node.identity.did
+    for role in ("notary", "compliance_issuer"):
+        if not any(p.did == did for p in registry.list_parties(role)):
+            registry.add_party(role, did, label="the demo's clearing house")
 
 
 @dataclass
@@ -124,6 +147,7 @@ class LocalFederation:
         for spec in self.specs:
             settings = self.settings_for(spec)
             node = Node.open(settings)
+            set_up_clearing_house(node)
             key = node.identity.ensure_signing_key()
             if key.certificate_chain is None:
                 # The federation's CA binds each node's key (Gaia-X: keys chain to an anchor).
