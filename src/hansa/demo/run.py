@@ -25,6 +25,7 @@ import httpx
 from rich.console import Console
 
 from hansa.demo.federation import LocalFederation
+from hansa.demo.onboarding import onboard_participants
 
 console = Console(highlight=False, soft_wrap=True)
 log = logging.getLogger("hansa.demo")
@@ -161,6 +162,7 @@ def run_flow(federation: LocalFederation, steps: Steps) -> None:
     def negotiate() -> str:
         return negotiate_contract(federation)
 
+    steps.run("Onboarding: notary and compliance", lambda: onboard_participants(federation))
     steps.run("A participant issues a credential to another", issue)
     steps.run("Presented and verified across nodes", present_and_verify)
     steps.run("Revocation", revoke_and_fail)
@@ -278,7 +280,7 @@ def run_demo(root: Path, *, once: bool, reset: bool, base_port: int = 8440) -> i
     logging.getLogger("hansa").setLevel(logging.INFO)
 
     federation = LocalFederation(root, base_port=base_port)
-    steps = Steps(6, log_file)
+    steps = Steps(7, log_file)
     console.print(f'\nHansa demo federation "{federation.name}" in {root}')
     try:
 
