@@ -142,6 +142,8 @@ def main() -> None:
                 name: running.client(federation.ca_file)
                 for name, running in (("provider", provider), ("consumer", consumer))
             }
+            for running in (provider, consumer):
+                running.node.http.close()  # first, so no server waits for an idle peer
             processes = [_as_process(federation, n, Path(tmp)) for n in ("provider", "consumer")]
             body = {
                 "providerAddress": target["address"],
