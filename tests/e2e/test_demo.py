@@ -9,6 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from hansa.cli.main import app
+from hansa.compliance.registry import terms_hash
+from hansa.demo.federation import DEMO_TERMS, LocalFederation, set_up_clearing_house
+from hansa.demo.onboarding import DEMO_PARTICIPANTS, DemoParticipant, OnboardingFailed, onboard
 from ports import free_port_block
 
 
@@ -45,3 +48,32 @@ def test_demo_reports_a_failing_step(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "FAILED" in result.stdout
     assert str(tmp_path / "demo.log") in result.stdout
+
+
+def test_onboarding_keeps_the_label_and_the_setup_is_idempotent(
+    federation: LocalFederation,
+) -> None:
+    house = federation["clearing-house"].node
+    set_up_clearing_house(house)
+    set_up_clearing_house(house)
+    assert house.compliance is not None
+    registry = house.compliance.registry
+    roles = [p.role for p in registry.list_parties() if p.did == house.identity.did]
+    assert roles == ["compliance_issuer", "notary"]
+    assert list(registry.terms_snapshot()[1]).count(terms_hash(DEMO_TERMS.read_text())) == 1
+
+    report = onboard(federation, DEMO_PARTICIPANTS[1])
+    assert "compliance: Standard Compliance" in report
+    service = federation["consumer"].node.credential_service
+    assert service is not None
+    labels = [c for c in service.store.list_all() if "gx:LabelCredential" in c.types]
+    assert labels
+    assert labels[-1].issuer == federation["clearing-house"].did
+
+
+def test_onboarding_reports_what_the_notary_refused(federation: LocalFederation) -> None:
+    who = DemoParticipant("consumer", "DE000000001", "DE", "DEF0")
+    with pytest.raises(OnboardingFailed) as refused:
+        onboard(federation, who)
+    assert "checking the VAT number: HTTP 4" in str(refused.value)
+    assert "notary.invalid_number" in str(refused.value)
