@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -90,6 +91,10 @@ class Wallet:
         self._sessions = sessions
         self._cipher = cipher
         self._cache: dict[str, PrivateKey] = {}
+        # The active keys, read once per few seconds: every token and credential the node
+        # signs needs the newest one. This process's changes clear it at once.
+        self._active: tuple[float, list[KeyInfo]] | None = None
+        self._active_ttl = 5.0
 
     def create_key(self, key_type: str = "Ed25519", key_id: str | None = None) -> KeyInfo:
         if key_type not in KEY_TYPES:
@@ -121,6 +126,7 @@ class Wallet:
             session.flush()
             info = _info(row)
         self._cache[key_id] = private
+        self._active = None
         return info
 
     def list_keys(self, *, include_retired: bool = True) -> list[KeyInfo]:
@@ -139,11 +145,7 @@ class Wallet:
 
     def signing_key(self, key_type: str | None = None) -> tuple[KeyInfo, PrivateKey]:
         """The newest active key (of ``key_type`` if given) and its private half."""
-        active = [
-            k
-            for k in self.list_keys(include_retired=False)
-            if key_type is None or k.key_type == key_type
-        ]
+        active = [k for k in self._active_keys() if key_type is None or k.key_type == key_type]
         if not active:
             raise NotFound(
                 "this wallet has no active signing key"
@@ -153,6 +155,15 @@ class Wallet:
             )
         info = active[-1]
         return info, self.private_key(info.id)
+
+    def _active_keys(self) -> list[KeyInfo]:
+        now = time.monotonic()
+        cached = self._active
+        if cached is not None and now - cached[0] < self._active_ttl:
+            return cached[1]
+        keys = self.list_keys(include_retired=False)
+        self._active = (now, keys)
+        return keys
 
     def private_key(self, key_id: str) -> PrivateKey:
         """The private key, for signing inside this process only."""
@@ -188,6 +199,7 @@ class Wallet:
             row.status = "retired"
             row.retired_at = utcnow()
         self._cache.pop(key_id, None)
+        self._active = None
         return new
 
     def set_certificate_chain(self, key_id: str, chain_pem: str) -> KeyInfo:
@@ -198,4 +210,6 @@ class Wallet:
                 raise NotFound(f"no key named {key_id!r} in this wallet", code="key.not_found")
             row.certificate_chain = chain_pem
             session.flush()
-            return _info(row)
+            info = _info(row)
+        self._active = None
+        return info
