@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, Text
+from sqlalchemy import JSON, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hansa.db import Base, UTCDateTime, utcnow
@@ -25,13 +25,16 @@ class CatalogueEntry(Base):
     """One catalogued subject (an offering or a participant) in its newest verified version."""
 
     __tablename__ = "catalogue_entries"
+    # A participant's entries, and its own LegalPerson among them (the provider name of every
+    # search hit is looked up by owner and kind).
+    __table_args__ = (Index("ix_catalogue_entries_owner_kind", "owner", "kind"),)
 
     number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     """Integer key, also the rowid of the entry in the full-text index."""
     id: Mapped[str] = mapped_column(String(64), unique=True)
     """Public id: derived from the subject, so a new version keeps its address."""
     subject: Mapped[str] = mapped_column(String(512), unique=True)
-    owner: Mapped[str] = mapped_column(String(512), index=True)
+    owner: Mapped[str] = mapped_column(String(512))
     """The participant DID that may replace or delete the entry (provider or participant)."""
     kind: Mapped[str] = mapped_column(String(64))
     credential_id: Mapped[str] = mapped_column(String(512))

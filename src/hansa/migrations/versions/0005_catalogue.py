@@ -48,7 +48,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("subject"),
     )
     op.create_index(
-        op.f("ix_catalogue_entries_owner"), "catalogue_entries", ["owner"], unique=False
+        "ix_catalogue_entries_owner_kind", "catalogue_entries", ["owner", "kind"], unique=False
     )
     op.create_table(
         "catalogue_changes",
@@ -69,5 +69,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_catalogue_changes_entry_id"), table_name="catalogue_changes")
     op.drop_table("catalogue_changes")
-    op.drop_index(op.f("ix_catalogue_entries_owner"), table_name="catalogue_entries")
+    op.drop_index("ix_catalogue_entries_owner_kind", table_name="catalogue_entries")
     op.drop_table("catalogue_entries")
