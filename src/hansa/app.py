@@ -62,6 +62,16 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
         app.include_router(provider_router)
         app.include_router(consumer_router)
         app.include_router(negotiation_router)
+
+        from hansa.connector import transfer_api
+        from hansa.connector.transfer_management_api import router as transfer_router
+        from hansa.dataplane.server import data_router
+
+        app.include_router(transfer_api.provider_router)
+        app.include_router(transfer_api.consumer_router)
+        app.include_router(transfer_router)
+        if node.data_endpoint is not None:
+            app.include_router(data_router(node.data_endpoint))
     from hansa.policy.api import router as policy_router
 
     app.include_router(policy_router)

@@ -26,7 +26,7 @@ import contextlib
 import json as jsonlib
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
@@ -310,6 +310,60 @@ class GuardedClient:
             code="net.redirect_refused",
             reason="too_many_redirects",
         )
+
+    def put_stream(
+        self,
+        url: str,
+        chunks: Iterable[bytes],
+        headers: Mapping[str, str] | None = None,
+        *,
+        budget_seconds: float | None = None,
+    ) -> FetchedResponse:
+        """PUT a streamed body (a data push) through the guard; the answer is size-capped.
+
+        The URL rules and the pinned, checked address are those of every fetch. A redirect
+        is not followed (the body cannot be sent twice): it is ``net.redirect_refused``.
+        ``budget_seconds`` bounds the whole upload (default ``http.timeout_seconds``);
+        a non-2xx answer raises ``net.http_status``.
+        """
+        current = self._parse_url(url, previous=None)
+        budget = self._http.timeout_seconds if budget_seconds is None else budget_seconds
+        request = self._client.build_request(
+            "PUT",
+            current,
+            headers={"Content-Type": "application/octet-stream", **dict(headers or {})},
+            content=iter(chunks),
+        )
+        with request_budget(
+            self._clock() + budget, loopback_only=current.scheme == "http", clock=self._clock
+        ):
+            try:
+                response = self._client.send(request, stream=True)
+                try:
+                    body = self._read_capped(response, self._http.max_response_bytes, current)
+                finally:
+                    response.close()
+            except httpx.HTTPError as exc:
+                raise UpstreamError(
+                    f"bad answer from {current.host}: {exc}",
+                    code="net.protocol_error",
+                    host=current.host,
+                ) from exc
+        if response.status_code in REDIRECT_STATUSES:
+            raise UpstreamError(
+                f"{current} answered the upload with a redirect; uploads are not redirected",
+                code="net.redirect_refused",
+                reason="upload_redirect",
+            )
+        fetched = FetchedResponse(
+            status=response.status_code,
+            headers={k.lower(): v for k, v in response.headers.items()},
+            content=body,
+            url=str(current),
+        )
+        if not 200 <= fetched.status < 300:
+            raise HttpStatusError(fetched)
+        return fetched
 
     # --- internals ---
 

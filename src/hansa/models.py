@@ -7,5 +7,6 @@ import hansa.compliance.models  # noqa: F401
 import hansa.connector.models
 import hansa.connector.process_models
 import hansa.connector.provider_models
+import hansa.connector.transfer_models
 import hansa.dataplane.models
 import hansa.identity.models  # noqa: F401

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -13,6 +14,7 @@ from hansa.compliance.registration_sources import NotarySources
 from hansa.compliance.registry import Registry
 from hansa.compliance.service import ComplianceService
 from hansa.compliance.shapes import ShapeValidator
+from hansa.connector.agreements import AgreementEnforcer
 from hansa.connector.assets import AssetService
 from hansa.connector.catalog import CatalogService, DspEndpoint
 from hansa.connector.credential_service import (
@@ -29,6 +31,11 @@ from hansa.connector.negotiations import TOPIC as NEGOTIATION_TOPIC
 from hansa.connector.negotiations import NegotiationService
 from hansa.connector.outbox import OutboxWorker
 from hansa.connector.replay import ReplayGuard
+from hansa.connector.transfer_data import EnforcedDataEndpoint, LazyTokenAuthority
+from hansa.connector.transfers import TOPIC as TRANSFER_TOPIC
+from hansa.connector.transfers import TransferService
+from hansa.dataplane.backends import BackendRegistry, config_from_settings
+from hansa.dataplane.usage import SqlUsageLog
 from hansa.db import make_engine, make_session_factory, migrate
 from hansa.fetch import GuardedClient
 from hansa.identity.did import DidDocument, did_web_from_url, split_did_url
@@ -82,6 +89,11 @@ class Node:
     negotiations: NegotiationService | None = None
     outbox: OutboxWorker | None = None
     """Delivers protocol messages (negotiation, transfer) in the background; see start_workers."""
+    agreements: AgreementEnforcer | None = None
+    """The provider's agreements: revocation and the per-request check of the data plane."""
+    transfers: TransferService | None = None
+    data_endpoint: EnforcedDataEndpoint | None = None
+    """The provider's ``GET /data/{transfer_id}``, enforcing the agreement on every chunk."""
 
     @classmethod
     def open(cls, settings: Settings, *, run_migrations: bool = True) -> Node:
@@ -182,6 +194,37 @@ class Node:
                 allow_private_callbacks=settings.http.allow_private,
             )
             node.outbox.register(NEGOTIATION_TOPIC, node.negotiations)
+            node.agreements = AgreementEnforcer(sessions)
+            usage = SqlUsageLog(sessions)
+            tokens = LazyTokenAuthority(
+                identity.wallet, did, settings.base_url.rstrip("/") + "/data", timedelta(minutes=10)
+            )
+            backends = BackendRegistry(config_from_settings(settings, http_client=http))
+            node.transfers = TransferService(
+                sessions=sessions,
+                did=did,
+                base_url=settings.base_url,
+                http=http,
+                sts=node.sts,
+                agreements=node.agreements,
+                tokens=tokens,
+                backends=backends,
+                usage=usage,
+                assets=node.assets,
+                outbox=node.outbox,
+                allow_loopback_callbacks=settings.http.allow_loopback,
+                allow_private_callbacks=settings.http.allow_private,
+            )
+            node.outbox.register(TRANSFER_TOPIC, node.transfers)
+            node.data_endpoint = EnforcedDataEndpoint(
+                running=node.transfers.running,
+                tokens=tokens,
+                backends=backends,
+                resolve_transfer=node.transfers.resolve,
+                check_agreement=node.agreements.check,
+                usage=usage,
+                source=f"{did}/dataplane",
+            )
         return node
 
     def start_workers(self) -> None:
