@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
+from hansa.connector.negotiation_checks import check_callback_address
 from hansa.dataplane.backends import BackendRegistry, DataAddress, StorageBackend, WriteResult
 from hansa.dataplane.errors import TRANSFER_NOT_FOUND
 from hansa.dataplane.server import DataEndpoint
@@ -160,6 +161,27 @@ def check_push_address(transfer_type: str, address: Any) -> dict[str, Any]:
     return dict(address)
 
 
+def check_push_target(
+    address: Mapping[str, Any], *, allow_loopback: bool, allow_private: bool
+) -> None:
+    """Refuse an HttpData push to a place this node never sends to (private networks ...).
+
+    400 ``transfer.push_target_refused``. Host names are checked again, resolved, by the
+    guarded client when the data is sent.
+    """
+    endpoint = address.get("endpoint")
+    if address.get("endpointType") != HTTP_ENDPOINT_TYPE or not isinstance(endpoint, str):
+        return
+    try:
+        check_callback_address(endpoint, allow_loopback=allow_loopback, allow_private=allow_private)
+    except HansaError as exc:
+        raise BadRequest(
+            f"the push target {endpoint[:200]} is refused: {exc.detail}",
+            code="transfer.push_target_refused",
+            pointer="/dataAddress/endpoint",
+        ) from exc
+
+
 def s3_destination(address: Mapping[str, Any]) -> dict[str, Any]:
     """The S3 backend address for a DSP AmazonS3 DataAddress."""
     props = properties(address)
@@ -267,6 +289,7 @@ __all__ = [
     "LazyTokenAuthority",
     "StoppableBackend",
     "check_push_address",
+    "check_push_target",
     "describe",
     "properties",
     "pull_address",

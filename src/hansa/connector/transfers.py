@@ -125,6 +125,10 @@ class TransferService:
         self._changed = threading.Condition()
         # Transfers whose bytes may flow, by our pid: checked per chunk without a query.
         self._stopped: set[str] = set()
+        # Each pull or push run of a transfer gets a generation; an older run (one that was
+        # suspended and then resumed) stops at its next chunk instead of racing the new one.
+        self._generation: dict[str, int] = {}
+        self._generation_lock = threading.Lock()
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -228,6 +232,13 @@ class TransferService:
         """Whether bytes may flow for transfer ``pid`` now (no query: per chunk)."""
         return pid not in self._stopped
 
+    def _run_guard(self, pid: str) -> Callable[[], bool]:
+        """A new run of ``pid``: its ``running()`` is False once stopped or superseded."""
+        with self._generation_lock:
+            generation = self._generation.get(pid, 0) + 1
+            self._generation[pid] = generation
+        return lambda: self.running(pid) and self._generation.get(pid) == generation
+
     # --- provider ------------------------------------------------------------------------
 
     def receive_request(self, caller_did: str, body: Any, *, path: str) -> Answer:
@@ -260,6 +271,9 @@ class TransferService:
         push_target = None
         if kind != data.PULL:
             push_target = data.check_push_address(kind, body.get("dataAddress"))
+            data.check_push_target(
+                push_target, allow_loopback=self._allow_loopback, allow_private=self._allow_private
+            )
         asset_id = str(agreement.get("target"))
         self.agreements.check(body["agreementId"], caller_did, asset_id)
         record = Record(
@@ -481,10 +495,9 @@ class TransferService:
                 return
             address, destination = record.data_address or {}, dict(record.destination or {})
         props = data.properties(address)
+        guard = self._run_guard(pid)
         try:
-            backend = data.StoppableBackend(
-                self.backends.for_address(destination), lambda: self.running(pid)
-            )
+            backend = data.StoppableBackend(self.backends.for_address(destination), guard)
             result = pull(
                 self._http,
                 str(address.get("endpoint")),
@@ -514,7 +527,7 @@ class TransferService:
                 source=self._assets.get_asset(asset_id).data_address,
                 transfer_type=kind,
                 target=target,
-                running=lambda: self.running(pid),
+                running=self._run_guard(pid),
             )
         except Exception as exc:  # every failure ends the transfer
             self._moved_failed(pid, exc)
@@ -545,10 +558,9 @@ class TransferService:
             if record.role == "consumer":
                 outcome = "refused" if "agreement" in code else "failed"
                 receipt = self._receipt(record, 0, outcome, code)
-            if record.state != TransferState.STARTED or code in (
-                data.TRANSFER_STOPPED,
-                "dataplane.transfer_not_started",
-            ):
+            if code in (data.TRANSFER_STOPPED, "dataplane.transfer_not_started"):
+                pass  # stopped by a suspension or termination, which the state already says
+            elif record.state != TransferState.STARTED:
                 record.error_code, record.error_reason = code, reason
             else:
                 self._terminate(session, record, code, reason)
