@@ -114,7 +114,8 @@ def test_revocation_stops_a_running_pull(federation: LocalFederation, gate: Gate
     with provider.client(federation.ca_file) as client:
         events = client.get("/management/usage", params={"agreement": agreement_id}).json()
     outcomes = [e["data"]["outcome"] for e in events]
-    assert "revoked" in outcomes and "completed" not in outcomes
+    assert "revoked" in outcomes
+    assert "completed" not in outcomes
     revoked = next(e for e in events if e["data"]["outcome"] == "revoked")
     assert 0 < revoked["data"]["bytes"] < SIZE
 
