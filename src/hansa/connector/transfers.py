@@ -520,6 +520,14 @@ class TransferService:
                 record.transfer_type,
                 record.asset_id,
             )
+            agreement_id, consumer = record.agreement_id, record.counterparty_did
+        run_guard = self._run_guard(pid)
+
+        def running() -> bool:
+            # A push is enforced like a pull: the agreement is checked before every chunk.
+            self.agreements.check(agreement_id, consumer, asset_id)
+            return run_guard()
+
         try:
             size, sha256 = data.push(
                 backends=self.backends,
@@ -527,7 +535,7 @@ class TransferService:
                 source=self._assets.get_asset(asset_id).data_address,
                 transfer_type=kind,
                 target=target,
-                running=self._run_guard(pid),
+                running=running,
             )
         except Exception as exc:  # every failure ends the transfer
             self._moved_failed(pid, exc)
@@ -663,8 +671,6 @@ class TransferService:
                 self._send(session, record, body)
             elif action == "resume":
                 self._send(session, record, self._start_message(record))
-                if record.role == "provider" and record.transfer_type != data.PULL:
-                    after = lambda: self._spawn(self._run_push, pid)  # noqa: E731
                 if record.role == "consumer" and record.transfer_type == data.PULL:
                     after = lambda: self._spawn(self._resume_pull, pid)  # noqa: E731
             elif action == "terminate":
@@ -738,6 +744,14 @@ class TransferService:
             message.target_url, message.body, headers={"Authorization": f"Bearer {token}"}
         )
         answer = response.json() if response.content.strip() else None
+        if message.message_type == TRANSFER_START and "dataAddress" not in message.body:
+            # A push starts once the consumer knows it started (the start was delivered).
+            with self._sessions() as session:
+                record = session.get(Record, message.process_id)
+                push = record is not None and record.role == "provider"
+                push = push and record is not None and record.transfer_type != data.PULL
+            if push:
+                self._spawn(self._run_push, message.process_id)
         if message.message_type == TRANSFER_REQUEST and isinstance(answer, dict):
             with transaction(self._sessions) as session:
                 record = self._lock(session, message.process_id, "consumer")
