@@ -8,70 +8,22 @@ while the transfer is running, without timing assumptions.
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-from transfer_helpers import agree, publish_file, transfer, wait_for, write_asset_file
-
-from hansa.dataplane.backends import (
-    DataAddress,
-    ObjectInfo,
-    ReadStream,
-    StorageBackend,
-    WriteResult,
+from transfer_helpers import (
+    Gate,
+    Registry,
+    agree,
+    publish_file,
+    transfer,
+    wait_for,
+    write_asset_file,
 )
+
 from hansa.demo.federation import LocalFederation
 
 SIZE = 64 * 1_048_576  # more than loopback socket buffers hold: the provider is mid-stream
-
-
-class Gate:
-    """A file destination whose first write stops after one chunk until ``release``."""
-
-    def __init__(self, inner: StorageBackend) -> None:
-        self.inner = inner
-        self.first_chunk = threading.Event()
-        self.release = threading.Event()
-        self.writes = 0
-
-    def write(
-        self, address: DataAddress, chunks: Iterable[bytes], *, content_type: str | None = None
-    ) -> WriteResult:
-        self.writes += 1
-        gated = self.writes == 1
-
-        def held() -> Iterator[bytes]:
-            for index, chunk in enumerate(chunks):
-                yield chunk
-                if gated and index == 0:
-                    self.first_chunk.set()
-                    assert self.release.wait(60)
-
-        return self.inner.write({**address, "type": "File"}, held(), content_type=content_type)
-
-    def open(
-        self, address: DataAddress, *, offset: int = 0, length: int | None = None
-    ) -> AbstractContextManager[ReadStream]:
-        return self.inner.open(address, offset=offset, length=length)
-
-    def stat(self, address: DataAddress) -> ObjectInfo:
-        return self.inner.stat(address)
-
-
-class Registry:
-    """The consumer's backends with ``Gate`` added."""
-
-    def __init__(self, original: Any, gate: Gate) -> None:
-        self.original, self.gate = original, gate
-
-    def for_type(self, kind: str) -> StorageBackend:
-        return self.gate if kind == "Gate" else self.original.for_type(kind)  # type: ignore[return-value]
-
-    def for_address(self, address: DataAddress) -> StorageBackend:
-        return self.for_type(str(address.get("type")))
 
 
 @pytest.fixture

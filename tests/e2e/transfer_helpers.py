@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
 
+from hansa.dataplane.backends import (
+    DataAddress,
+    ObjectInfo,
+    ReadStream,
+    StorageBackend,
+    WriteResult,
+)
 from hansa.demo.federation import LocalFederation, RunningNode
 
 OPEN_POLICY: dict[str, Any] = {
@@ -107,3 +117,54 @@ def transfer(
         started = client.post("/management/transfers", json=body)
         assert started.status_code == 201, started.text
         return wait_for(client, f"/management/transfers/{started.json()['id']}", states)
+
+
+class Gate:
+    """A file destination whose first write stops after one chunk until ``release``."""
+
+    def __init__(self, inner: StorageBackend) -> None:
+        self.inner = inner
+        self.first_chunk = threading.Event()
+        self.release = threading.Event()
+        self.writes = 0
+
+    def write(
+        self, address: DataAddress, chunks: Iterable[bytes], *, content_type: str | None = None
+    ) -> WriteResult:
+        self.writes += 1
+        gated = self.writes == 1
+
+        def held() -> Iterator[bytes]:
+            for index, chunk in enumerate(chunks):
+                yield chunk
+                if gated and index == 0:
+                    self.first_chunk.set()
+                    assert self.release.wait(60)
+
+        return self.inner.write({**address, "type": "File"}, held(), content_type=content_type)
+
+    def open(
+        self, address: DataAddress, *, offset: int = 0, length: int | None = None
+    ) -> AbstractContextManager[ReadStream]:
+        return self.inner.open(address, offset=offset, length=length)
+
+    def stat(self, address: DataAddress) -> ObjectInfo:
+        return self.inner.stat(address)
+
+
+class Registry:
+    """A node's backends with one type (``Gate`` by default) answered by ``backend``."""
+
+    def __init__(self, original: Any, backend: Any, kind: str = "Gate") -> None:
+        self.original, self.backend, self.kind = original, backend, kind
+
+    def for_type(self, kind: str) -> StorageBackend:
+        if kind == self.kind:
+            return self.backend  # type: ignore[no-any-return]
+        return self.original.for_type(kind)  # type: ignore[no-any-return]
+
+    def for_address(self, address: DataAddress) -> StorageBackend:
+        return self.for_type(str(address.get("type")))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.original, name)

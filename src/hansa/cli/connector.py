@@ -5,6 +5,9 @@ hansa connector policy create policy.json
 hansa connector offer create --asset A --policy P --price 12.50 --currency EUR
 hansa connector negotiate --provider https://provider.example --offer O --wait
 hansa connector negotiations
+hansa connector transfer --agreement ID --type HttpData-PULL --wait
+hansa connector agreement revoke ID
+hansa connector usage --agreement ID
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from hansa.connector.data_address import DataAddressRules
 from hansa.connector.negotiation_lookup import find_offer
 from hansa.connector.negotiation_management_api import dsp_address
 from hansa.connector.negotiations import NegotiationService
+from hansa.connector.transfers import TransferService
 from hansa.errors import BadRequest
 from hansa.identity.did import did_web_from_url
 from hansa.node import Node
@@ -260,5 +264,109 @@ def negotiations(state: str | None = typer.Option(None, "--state", help="e.g. FI
                 view["counterpartyDid"],
                 view["offerId"] or "",
                 view["agreementId"] or "",
+            )
+        console.print(table)
+
+
+# --- transfers, agreements, usage --------------------------------------------------------
+
+
+def _transfers(node: Node) -> TransferService:
+    if node.transfers is None or node.outbox is None:
+        raise BadRequest(
+            "this node does not transfer data; add 'connector' to HANSA_ROLES",
+            code="transfer.disabled",
+        )
+    return node.transfers
+
+
+@app.command("transfer")
+def start_transfer(
+    agreement_id: str = typer.Option(..., "--agreement", help="a FINALIZED agreement we hold"),
+    kind: str = typer.Option("HttpData-PULL", "--type", help="HttpData-PULL, HttpData-PUSH, ..."),
+    destination: str | None = typer.Option(
+        None, "--destination", help="JSON: a backend address (PULL) or a DSP DataAddress (PUSH)"
+    ),
+    wait: bool = typer.Option(False, "--wait", help="wait until COMPLETED or TERMINATED"),
+    timeout: float = typer.Option(300.0, "--timeout", help="seconds to wait with --wait"),
+) -> None:
+    """Start a transfer under an agreement (the node's server must run to move the data)."""
+    with cli_errors(), open_node() as node:
+        service = _transfers(node)
+        target = _json_argument(destination, "--destination") if destination else None
+        view = service.start(agreement_id=agreement_id, transfer_type=kind, destination=target)
+        assert node.outbox is not None
+        node.outbox.run_pending()  # the request leaves from here; the server does the rest
+        if wait:
+            view = service.wait(view["id"], ("COMPLETED", "TERMINATED"), timeout)
+        print_json(view)
+        if view["state"] == "TERMINATED":
+            raise typer.Exit(1)
+
+
+@app.command("transfers")
+def list_transfers(
+    state: str | None = typer.Option(None, "--state", help="e.g. COMPLETED"),
+) -> None:
+    """List this node's transfers, newest first."""
+    with cli_errors(), open_node() as node:
+        table = Table("id", "role", "type", "state", "agreement", "bytes", "error")
+        for view in _transfers(node).list(state):
+            error = view["error"]["code"] if view["error"] else ""
+            table.add_row(
+                view["id"],
+                view["role"],
+                view["type"],
+                view["state"],
+                view["agreementId"],
+                str(view["size"] or ""),
+                error,
+            )
+        console.print(table)
+
+
+agreement_app = typer.Typer(help="Agreements this node granted as provider.", no_args_is_help=True)
+app.add_typer(agreement_app, name="agreement")
+
+
+@agreement_app.command("revoke")
+def revoke_agreement(
+    agreement_id: str,
+    reason: str | None = typer.Option(None, "--reason", help="told to the consumer"),
+) -> None:
+    """Revoke an agreement: every later data request (and running pull) is refused."""
+    with cli_errors(), open_node() as node:
+        print_json(_transfers(node).agreements.revoke(agreement_id, reason))
+
+
+@agreement_app.command("show")
+def show_agreement(agreement_id: str) -> None:
+    """An agreement we granted, and whether it is revoked."""
+    with cli_errors(), open_node() as node:
+        print_json(_transfers(node).agreements.view(agreement_id))
+
+
+@app.command("usage")
+def usage(
+    agreement_id: str | None = typer.Option(None, "--agreement", help="one agreement only"),
+    as_json: bool = typer.Option(False, "--json", help="the CloudEvents as JSON"),
+) -> None:
+    """Who used what: the usage log (data accesses as provider, receipts as consumer)."""
+    with cli_errors(), open_node() as node:
+        events = _transfers(node).usage.events(agreement_id=agreement_id)
+        if as_json:
+            print_json(events)
+            return
+        table = Table("time", "type", "agreement", "counterparty", "bytes", "outcome", "error")
+        for event in events:
+            data = event["data"]
+            table.add_row(
+                event["time"],
+                event["type"].rsplit(".", 1)[-1],
+                data["agreement"],
+                data["counterparty"],
+                str(data["bytes"]),
+                data["outcome"],
+                data.get("error") or "",
             )
         console.print(table)

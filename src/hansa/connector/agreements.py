@@ -98,6 +98,19 @@ def uses_count(agreement: Mapping[str, Any]) -> bool:
     )
 
 
+def _operand_at(document: Mapping[str, Any], pointer: str) -> str:
+    """The left operand's name of the constraint at JSON ``pointer`` in ``document``."""
+    node: Any = document
+    for part in pointer.strip("/").split("/"):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            node = node.get(part)
+        else:
+            return ""
+    return operand_name(node.get("leftOperand")) if isinstance(node, dict) else ""
+
+
 class AgreementEnforcer:
     """Finds the provider's agreements, revokes them and checks them per data request."""
 
@@ -187,8 +200,9 @@ class AgreementEnforcer:
 
     @staticmethod
     def _evaluate(agreement: Mapping[str, Any], now: datetime, count: int | None) -> None:
+        document = usage_policy(agreement)
         try:
-            policy = parse_policy(usage_policy(agreement))
+            policy = parse_policy(document)
         except PolicyError as exc:
             raise AgreementNotInForce(
                 f"the agreement's policy cannot be evaluated: {exc}", code=AGREEMENT_EXPIRED
@@ -204,14 +218,15 @@ class AgreementEnforcer:
         )
         if decision.allowed:
             return
-        failed_count = any(
-            c.outcome != Outcome.SATISFIED and "count" in c.text
+        failed = [
+            _operand_at(document, c.pointer)
             for rule in decision.rules
             for c in rule.constraints
-        )
+            if c.outcome != Outcome.SATISFIED
+        ]
         raise AgreementNotInForce(
             f"the agreement does not allow this access: {decision.reason}",
-            code=ACCESS_LIMIT_REACHED if failed_count else AGREEMENT_EXPIRED,
+            code=ACCESS_LIMIT_REACHED if "count" in failed else AGREEMENT_EXPIRED,
         )
 
     def revoke(self, agreement_id: str, reason: str | None = None) -> dict[str, Any]:

@@ -137,7 +137,8 @@ def policy_refusal(
         EvaluationRequest(
             action="use",
             consumer=consumer_from_credentials(caller_did, credentials),
-            context=EvaluationContext(now=now),
+            # An offer is agreed before any use: a count limit is read with none made.
+            context=EvaluationContext(now=now, count=0),
             target=asset_id,
         ),
     )
