@@ -8,7 +8,7 @@ POST /management/transfers                   consumer: {agreementId, type, desti
 GET  /management/transfers                   newest first (?state=COMPLETED)
 GET  /management/transfers/{id}              ?waitFor=COMPLETED,TERMINATED answers once it is
                                              in one of those states (or after ?timeout=)
-POST /management/transfers/{id}/{action}     suspend | resume | terminate
+POST /management/transfers/{id}/{action}     start | suspend | resume | complete | terminate
 POST /management/transfers/{id}/token        consumer: ask the provider for a fresh data token
 GET  /management/agreements/{id}             provider: an agreement and whether it is revoked
 POST /management/agreements/{id}/revoke      provider: {reason?}; running pulls stop within a chunk
@@ -96,11 +96,13 @@ def renew_token(request: Request, pid: str) -> dict[str, Any]:
     return {"dataAddress": _service(request).request_token(pid)}
 
 
-@router.post("/transfers/{pid}/{action}", summary="Suspend, resume or terminate a transfer")
+@router.post(
+    "/transfers/{pid}/{action}", summary="Our move: start, suspend, resume, complete, terminate"
+)
 def act(
     request: Request,
     pid: str,
-    action: Literal["suspend", "resume", "terminate"],
+    action: Literal["start", "suspend", "resume", "complete", "terminate"],
     body: Reason | None = None,
 ) -> dict[str, Any]:
     return _service(request).act(pid, action, (body or Reason()).reason)

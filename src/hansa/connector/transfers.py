@@ -108,8 +108,10 @@ class TransferService:
         outbox: OutboxWorker | None = None,
         allow_loopback_callbacks: bool = False,
         allow_private_callbacks: bool = False,
+        auto_start: bool = True,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """``auto_start``: the provider starts a requested transfer at once (else: ``act``)."""
         self._sessions = sessions
         self.did = did
         self.base_url = base_url.rstrip("/")
@@ -122,6 +124,7 @@ class TransferService:
             allow_private_callbacks,
         )
         self._clock = clock
+        self.auto_start = auto_start
         self._changed = threading.Condition()
         # Transfers whose bytes may flow, by our pid: checked per chunk without a query.
         self._stopped: set[str] = set()
@@ -294,7 +297,8 @@ class TransferService:
                 session.add(record)
                 self._move(record, TRANSFER_REQUEST, "consumer")
                 answer: Answer = (201, self._ack(record))
-                self._send(session, record, self._start_message(record))
+                if self.auto_start:
+                    self._send(session, record, self._start_message(record))
                 remember_processed(
                     session,
                     sender=caller_did,
@@ -461,7 +465,8 @@ class TransferService:
         if kind == TRANSFER_START and record.role == "consumer":
             if isinstance(body.get("dataAddress"), dict):
                 record.data_address = dict(body["dataAddress"])
-            if record.transfer_type == data.PULL:
+            endpoint = (record.data_address or {}).get("endpoint")
+            if record.transfer_type == data.PULL and isinstance(endpoint, str):
                 pid = record.id
                 return lambda: self._spawn(self._run_pull, pid)
         if (
@@ -657,8 +662,8 @@ class TransferService:
         return self.view(pid)
 
     def act(self, pid: str, action: str, reason: str | None = None) -> dict[str, Any]:
-        """Our move: ``suspend``, ``resume`` or ``terminate`` (as the state machine allows)."""
-        after: Callable[[], None] | None = None
+        """Our move: ``start`` (provider), ``suspend``, ``resume``, ``complete`` or
+        ``terminate``, as the state machine allows (400 otherwise)."""
         with transaction(self._sessions) as session:
             record = self._lock(session, pid)
             if record is None:
@@ -669,22 +674,21 @@ class TransferService:
                     **pids, code="transfer.suspended", reason=reason or "suspended by its operator"
                 )
                 self._send(session, record, body)
-            elif action == "resume":
+            elif action in ("start", "resume"):
+                # A pull resumed by the consumer or a push starts once the start is delivered.
                 self._send(session, record, self._start_message(record))
-                if record.role == "consumer" and record.transfer_type == data.PULL:
-                    after = lambda: self._spawn(self._resume_pull, pid)  # noqa: E731
+            elif action == "complete":
+                self._send(session, record, self._completion(record))
             elif action == "terminate":
                 self._terminate(
                     session, record, "transfer.terminated", reason or "terminated by its operator"
                 )
             else:
                 raise BadRequest(
-                    f"unknown action {action!r}; use suspend, resume or terminate",
+                    f"unknown action {action!r}; use start, suspend, resume, complete or terminate",
                     code="transfer.unknown_action",
                 )
         self._committed(session)
-        if after is not None:
-            after()
         return self.view(pid)
 
     def _resume_pull(self, pid: str) -> None:
@@ -744,14 +748,8 @@ class TransferService:
             message.target_url, message.body, headers={"Authorization": f"Bearer {token}"}
         )
         answer = response.json() if response.content.strip() else None
-        if message.message_type == TRANSFER_START and "dataAddress" not in message.body:
-            # A push starts once the consumer knows it started (the start was delivered).
-            with self._sessions() as session:
-                record = session.get(Record, message.process_id)
-                push = record is not None and record.role == "provider"
-                push = push and record is not None and record.transfer_type != data.PULL
-            if push:
-                self._spawn(self._run_push, message.process_id)
+        if message.message_type == TRANSFER_START:
+            self._started(message.process_id)
         if message.message_type == TRANSFER_REQUEST and isinstance(answer, dict):
             with transaction(self._sessions) as session:
                 record = self._lock(session, message.process_id, "consumer")
@@ -761,6 +759,18 @@ class TransferService:
                         provider_pid if isinstance(provider_pid, str) else None
                     )
         return answer
+
+    def _started(self, pid: str) -> None:
+        """Our start message was delivered: a push begins, a consumer's resumed pull too."""
+        with self._sessions() as session:
+            record = session.get(Record, pid)
+            if record is None:
+                return
+            role, kind = record.role, record.transfer_type
+        if role == "provider" and kind != data.PULL:
+            self._spawn(self._run_push, pid)
+        elif role == "consumer" and kind == data.PULL:
+            self._spawn(self._resume_pull, pid)
 
     def refused(self, message: OutboundMessage, error: HansaError) -> None:
         """The counterparty refused for good: the transfer ends (TERMINATED)."""
