@@ -72,6 +72,10 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
         app.include_router(transfer_router)
         if node.data_endpoint is not None:
             app.include_router(data_router(node.data_endpoint))
+    if "catalogue" in settings.roles:
+        from hansa.catalogue.api import router as catalogue_router
+
+        app.include_router(catalogue_router)
     from hansa.policy.api import router as policy_router
 
     app.include_router(policy_router)

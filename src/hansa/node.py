@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from hansa.catalogue.service import CatalogueService, open_catalogue, recheck_forever
 from hansa.compliance.notary import Notary
 from hansa.compliance.registration_sources import NotarySources
 from hansa.compliance.registry import Registry
-from hansa.compliance.service import ComplianceService
+from hansa.compliance.service import ComplianceService, IssuedLabel
 from hansa.compliance.shapes import ShapeValidator
 from hansa.connector.agreements import AgreementEnforcer
 from hansa.connector.assets import AssetService
@@ -37,6 +41,7 @@ from hansa.connector.transfers import TransferService
 from hansa.dataplane.backends import BackendRegistry, config_from_settings
 from hansa.dataplane.usage import SqlUsageLog
 from hansa.db import make_engine, make_session_factory, migrate
+from hansa.errors import HansaError
 from hansa.fetch import GuardedClient
 from hansa.identity.did import DidDocument, did_web_from_url, split_did_url
 from hansa.identity.did_web import DidWebResolver, UniversalResolver
@@ -48,6 +53,8 @@ from hansa.identity.vc_jose import verify_vc_jwt
 from hansa.identity.verifier import CredentialVerifier
 from hansa.identity.wallet import Wallet, load_or_create_wallet_secret
 from hansa.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 class NodeResolver:
@@ -75,6 +82,10 @@ class Node:
     """The clearing house's notary (role ``clearing-house``)."""
     compliance: ComplianceService | None = None
     """The clearing house's registry and compliance checks (role ``clearing-house``)."""
+    catalogue: CatalogueService | None = None
+    """The federated catalogue (role ``catalogue``)."""
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _recheck: threading.Thread | None = field(default=None, repr=False)
     credential_service: CredentialService | None = None
     """This node's DCP credential service (role ``connector``)."""
     sts: SecureTokenService | None = None
@@ -146,6 +157,15 @@ class Node:
         node = cls(
             settings=settings, engine=engine, sessions=sessions, http=http, identity=identity
         )
+        if "catalogue" in settings.roles:
+            node.catalogue = open_catalogue(
+                engine,
+                sessions,
+                identity.verifier,
+                node_did=did,
+                is_compliance_issuer=trust.is_trusted_issuer,
+                cursor_secret=hashlib.sha256(b"catalogue-cursor:" + secret.encode()).digest(),
+            )
         if "clearing-house" in settings.roles:
             node.notary = Notary(http, NotarySources(**settings.notary.model_dump()))
             node.compliance = ComplianceService(
@@ -154,6 +174,7 @@ class Node:
                 registry=Registry(sessions, trust),
                 issue=identity.issue_credential,
                 compile_shapes=ShapeValidator,
+                on_issued=node._publish_label if node.catalogue is not None else None,
             )
         if "connector" in settings.roles:
             signer = wallet_signer(did, identity.wallet)
@@ -227,12 +248,32 @@ class Node:
             )
         return node
 
+    def _publish_label(self, label: IssuedLabel) -> None:
+        """What passes the clearing house reaches its catalogue without a second upload."""
+        assert self.catalogue is not None
+        try:
+            self.catalogue.ingest_verified(label.result.credentials, label.token)
+        except HansaError as exc:
+            # The label stands on its own; a catalogue refusal (say, a participant with
+            # nothing to list) must not undo it.
+            logger.info("label %s not published in the catalogue: %s", exc.code, exc.detail)
+
     def start_workers(self) -> None:
-        """Start background work (the outbox); messages a past run left pending go out now."""
+        """Start background work: the outbox (messages a past run left pending go out now)
+        and the catalogue's status recheck."""
         if self.outbox is not None:
             self.outbox.start()
+        if self.catalogue is not None and self._recheck is None:
+            self._recheck = threading.Thread(
+                target=recheck_forever,
+                args=(self.catalogue, self._stop),
+                name="hansa-catalogue-recheck",
+                daemon=True,
+            )
+            self._recheck.start()
 
     def close(self) -> None:
+        self._stop.set()
         if self.outbox is not None:
             self.outbox.stop()
         self.http.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from hansa import __version__
-from hansa.cli import clearing_house, connector, did, federation, gx, keys, trust, vc
+from hansa.cli import catalogue, clearing_house, connector, did, federation, gx, keys, trust, vc
 from hansa.cli.common import state
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.add_typer(trust.app, name="trust")
 app.add_typer(federation.app, name="federation")
 app.add_typer(connector.app, name="connector")
 app.add_typer(gx.app, name="gx")
+app.add_typer(catalogue.app, name="catalogue")
 app.add_typer(clearing_house.app, name="clearing-house")
 
 

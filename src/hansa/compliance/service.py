@@ -222,8 +222,11 @@ class ComplianceService:
         limits: ComplianceLimits | None = None,
         engine_version: str = __version__,
         compile_shapes: Callable[[str], ShapeChecker] | None = None,
+        on_issued: Callable[[IssuedLabel], None] | None = None,
     ) -> None:
         self._verifier = verifier
+        self._on_issued = on_issued
+        """Called with every label issued (the clearing house's catalogue publishes it)."""
         self._shapes = shapes
         self.registry = registry
         self._issue = issue
@@ -425,4 +428,7 @@ class ComplianceService:
                 "the issue function must return an enveloped vc+jwt", code="compliance.issuer"
             )
         token = envelope.split(",", 1)[1]
-        return IssuedLabel(token=token, credential=credential, result=result)
+        label = IssuedLabel(token=token, credential=credential, result=result)
+        if self._on_issued is not None:
+            self._on_issued(label)
+        return label
