@@ -499,6 +499,8 @@ class TransferService:
             if record is None or record.state != TransferState.STARTED:
                 return
             address, destination = record.data_address or {}, dict(record.destination or {})
+        if not isinstance(address.get("endpoint"), str):
+            return  # no endpoint given (yet): nothing to pull
         props = data.properties(address)
         guard = self._run_guard(pid)
         try:
