@@ -21,12 +21,15 @@ def test_demo_once_succeeds_twice(tmp_path: Path) -> None:
     args = ["demo", "--once", "--dir", str(tmp_path), "--base-port", str(free_port_block())]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.stdout
-    assert "[3/7] Onboarding: notary and compliance" in first.stdout
+    assert "[3/9] Onboarding: notary and compliance" in first.stdout
     assert "Acme Mobility GmbH: VAT number DE129273398 checked by the notary" in first.stdout
     assert "(check digits; VIES not configured)" in first.stdout
     assert first.stdout.count("compliance: Standard Compliance (label credential valid until") == 2
-    assert "[6/7] Revocation" in first.stdout
-    assert "[7/7] Contract negotiation" in first.stdout
+    assert "[6/9] Revocation" in first.stdout
+    assert "[7/9] Contract negotiation" in first.stdout
+    assert "[8/9] Data transfer" in first.stdout
+    assert "verified" in first.stdout
+    assert "refused (403 dataplane.agreement_revoked)" in first.stdout
     assert "refused (403 vc.revoked)" in first.stdout
     assert "All steps succeeded" in first.stdout
     # A second run reopens the same federation (keys, certificates, databases).

@@ -278,7 +278,21 @@ class TransferService:
                 push_target, allow_loopback=self._allow_loopback, allow_private=self._allow_private
             )
         asset_id = str(agreement.get("target"))
-        self.agreements.check(body["agreementId"], caller_did, asset_id)
+        try:
+            self.agreements.check(body["agreementId"], caller_did, asset_id)
+        except HansaError as exc:
+            # A refused request is a use refused: it goes into the usage log too.
+            refusal = Access(
+                transfer_id=str(body["consumerPid"]),
+                agreement_id=str(body["agreementId"]),
+                counterparty=caller_did,
+                asset_id=asset_id,
+                bytes=0,
+                outcome="refused",
+                error=exc.code,
+            )
+            self.usage.record(access_event(refusal, source=f"{self.did}/dataplane"))
+            raise
         record = Record(
             id=_new_pid(),
             role="provider",
@@ -790,7 +804,12 @@ class TransferService:
                 *(record.history or []),
                 {"state": "TERMINATED", "at": self._clock().isoformat()},
             ]
+            receipt = None
+            if record.role == "consumer" and message.message_type == TRANSFER_REQUEST:
+                receipt = self._receipt(record, 0, "refused", code)
         self._committed()
+        if receipt is not None:
+            self.usage.record(receipt)
 
 
 def _default_path(pid: str) -> str:

@@ -26,6 +26,7 @@ from rich.console import Console
 
 from hansa.demo.federation import LocalFederation
 from hansa.demo.onboarding import onboard_participants
+from hansa.demo.transfer import demo_dataset, pull_dataset, revoke_and_refuse
 
 console = Console(highlight=False, soft_wrap=True)
 log = logging.getLogger("hansa.demo")
@@ -167,6 +168,12 @@ def run_flow(federation: LocalFederation, steps: Steps) -> None:
     steps.run("Presented and verified across nodes", present_and_verify)
     steps.run("Revocation", revoke_and_fail)
     steps.run("Contract negotiation over the Dataspace Protocol", negotiate)
+    steps.run(
+        "Data transfer: the consumer pulls the dataset", lambda: pull_dataset(federation, state)
+    )
+    steps.run(
+        "Agreement revoked: the next pull is refused", lambda: revoke_and_refuse(federation, state)
+    )
 
 
 def negotiate_contract(federation: LocalFederation) -> str:
@@ -211,7 +218,7 @@ def negotiate_contract(federation: LocalFederation) -> str:
                 json={
                     "id": f"urn:demo:traffic-{suffix}",
                     "title": "Hamburg traffic counts",
-                    "dataAddress": {"type": "HttpData", "baseUrl": "https://data.example.eu/t"},
+                    "dataAddress": demo_dataset(provider),
                 },
             ),
             201,
@@ -280,7 +287,7 @@ def run_demo(root: Path, *, once: bool, reset: bool, base_port: int = 8440) -> i
     logging.getLogger("hansa").setLevel(logging.INFO)
 
     federation = LocalFederation(root, base_port=base_port)
-    steps = Steps(7, log_file)
+    steps = Steps(9, log_file)
     console.print(f'\nHansa demo federation "{federation.name}" in {root}')
     try:
 
