@@ -14,15 +14,18 @@ it). Writes need a signature:
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
+from starlette.concurrency import run_in_threadpool
 
 from hansa.catalogue.schemas import PublishRequest
 from hansa.catalogue.search import FACETS, build_query
 from hansa.catalogue.service import CatalogueService
-from hansa.errors import ConfigurationError, Unauthorized
+from hansa.catalogue.sparql import MAX_QUERY_CHARS, negotiate, serialise
+from hansa.errors import BadRequest, ConfigurationError, Unauthorized
 from hansa.web import require_admin
 
 router = APIRouter(prefix="/catalogue", tags=["catalogue"])
@@ -133,3 +136,35 @@ def changes(
     return JSONResponse(
         {"changes": [c.to_json() for c in items], "last": items[-1].seq if items else since}
     )
+
+
+def _answer_sparql(request: Request, text: str) -> Response:
+    result = _catalogue(request).sparql_endpoint(text)
+    media_type = negotiate(request.headers.get("accept", ""), result.form)
+    headers = {"Hansa-Results-Truncated": "true"} if result.truncated else {}
+    return Response(serialise(result, media_type), media_type=media_type, headers=headers)
+
+
+@router.get("/sparql", summary="SPARQL 1.1 query (read-only, time-limited)")
+def sparql_get(
+    request: Request, query: Annotated[str, Query(max_length=MAX_QUERY_CHARS)] = ""
+) -> Response:
+    return _answer_sparql(request, query)
+
+
+@router.post("/sparql", summary="SPARQL 1.1 query in the body (application/sparql-query)")
+async def sparql_post(request: Request) -> Response:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if content_type == "application/sparql-query":
+        text = body.decode("utf-8", errors="replace")
+    elif content_type == "application/x-www-form-urlencoded":
+        text = (parse_qs(body.decode("utf-8", errors="replace")).get("query") or [""])[0]
+    else:
+        raise BadRequest(
+            "send the query as application/sparql-query or as the form field 'query'",
+            code="catalogue.sparql_invalid",
+            pointer="header:content-type",
+        )
+    # Evaluation blocks: off the event loop, like FastAPI's sync endpoints.
+    return await run_in_threadpool(_answer_sparql, request, text)

@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from hansa.catalogue.fts import full_text_index_for
 from hansa.catalogue.ingest import Publication, plan_publications
 from hansa.catalogue.models import CatalogueEntry
-from hansa.catalogue.offering import project
+from hansa.catalogue.offering import GX, HANSA, SCHEMA, project
 from hansa.catalogue.rdf_index import RdfProjection
 from hansa.catalogue.search import MAX_OFFSET, CursorCodec, SearchQuery
+from hansa.catalogue.sparql import SparqlResult, SparqlRunner
 from hansa.catalogue.store import CatalogueStore, Change
 from hansa.catalogue.views import entry_detail, search_item
 from hansa.errors import BadRequest, ConfigurationError, HansaError, NotFound
@@ -36,6 +37,13 @@ logger = logging.getLogger(__name__)
 
 #: How often a node should call :meth:`CatalogueService.recheck_statuses` (seconds).
 RECHECK_INTERVAL_SECONDS = 900
+#: Prefixes every SPARQL query may use without declaring them.
+PREFIX_MAP = {
+    "gx": GX,
+    "schema": SCHEMA,
+    "hansa": HANSA,
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+}
 #: Verification failures on recheck that say "this credential is gone" (others: try again).
 _REVOKED_CODES = ("vc.revoked", "vc.suspended", "trust.", "vc.signature_invalid", "did.not_found")
 
@@ -106,6 +114,7 @@ class CatalogueService:
         self.is_compliance_issuer = is_compliance_issuer
         self.cursors = CursorCodec(cursor_secret)
         self.require_x509 = require_x509
+        self._sparql: SparqlRunner | None = None
 
     # --- ingest ----------------------------------------------------------------------------
 
@@ -337,6 +346,24 @@ class CatalogueService:
             )
         self.sync_rdf()
         return self.rdf.query(query)
+
+    def sparql_endpoint(self, query: str) -> SparqlResult:
+        """A query from the public endpoint: read-only, time-limited, capped
+        (:mod:`hansa.catalogue.sparql`)."""
+        rdf = self.rdf
+        if rdf is None:
+            raise ConfigurationError(
+                "this catalogue was opened without its RDF graph", code="catalogue.no_rdf"
+            )
+        if self._sparql is None:
+            store = rdf.store
+
+            def evaluate(text: str) -> Any:
+                return store.query(text, use_default_graph_as_union=True, prefixes=PREFIX_MAP)
+
+            self._sparql = SparqlRunner(evaluate, prefixes=PREFIX_MAP)
+        self.sync_rdf()
+        return self._sparql.run(query)
 
     # --- projections -----------------------------------------------------------------------
 
