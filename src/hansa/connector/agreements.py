@@ -20,7 +20,9 @@ consumer or asset is not the agreement's; 404 ``agreement.not_found`` for manage
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +48,7 @@ from hansa.policy import (
     EvaluationContext,
     EvaluationRequest,
     Outcome,
+    Policy,
     evaluate,
     parse_policy,
 )
@@ -111,16 +114,37 @@ def _operand_at(document: Mapping[str, Any], pointer: str) -> str:
     return operand_name(node.get("leftOperand")) if isinstance(node, dict) else ""
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What a check needs of one agreement, as read at ``read_at`` (monotonic seconds)."""
+
+    read_at: float
+    state: str
+    consumer: str
+    agreement: dict[str, Any]
+    revoked: str | None
+    """None when in force; the revocation's reason (maybe empty) when revoked."""
+    document: dict[str, Any]
+    policy: Policy | PolicyError
+    counted: bool
+
+
 class AgreementEnforcer:
     """Finds the provider's agreements, revokes them and checks them per data request."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], *, clock: Callable[[], datetime] = utcnow
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        refresh_seconds: float = 1.0,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
-        # Agreements never change once finalized; revocations are read on every check.
+        self.refresh_seconds = refresh_seconds
+        # Agreements never change once finalized; revocations are re-read (see check).
         self._cache: dict[str, tuple[str, str, dict[str, Any]]] = {}
+        self._facts: dict[str, _Facts] = {}
         self._lock = threading.Lock()
 
     def _agreement(self, session: Session, agreement_id: str) -> tuple[str, str, dict[str, Any]]:
@@ -163,8 +187,37 @@ class AgreementEnforcer:
         return agreement
 
     def check(self, agreement_id: str, consumer_did: str, asset_id: str) -> None:
-        """The data plane's ``check_agreement``: returns only if one more access is allowed."""
+        """The data plane's ``check_agreement``: returns only if one more access is allowed.
+
+        Runs before every chunk, so what it reads from the database (the agreement, its
+        revocation, its parsed policy) is kept for ``refresh_seconds``; a revocation made
+        through this process is seen at once, one made by another process sharing the
+        database within ``refresh_seconds``. Access counts are read on every check.
+        """
         now = self._clock()
+        facts = self._facts.get(agreement_id)
+        if facts is None or time.monotonic() - facts.read_at > self.refresh_seconds:
+            facts = self._read(agreement_id)
+        if facts.consumer != consumer_did or facts.agreement.get("target") != asset_id:
+            raise Forbidden("the agreement is for another consumer or asset", code=TOKEN_MISMATCH)
+        if facts.revoked is not None:
+            raise AgreementNotInForce(
+                f"agreement {agreement_id} was revoked by the provider"
+                + (f": {facts.revoked}" if facts.revoked else ""),
+                code=AGREEMENT_REVOKED,
+            )
+        if facts.state != "FINALIZED":
+            raise AgreementNotInForce(
+                f"agreement {agreement_id} is not in force (its negotiation is {facts.state})",
+                code=AGREEMENT_REVOKED,
+            )
+        count = None
+        if facts.counted:
+            with self._sessions() as session:
+                count = self._completed(session, agreement_id)
+        self._evaluate(facts, now, count)
+
+    def _read(self, agreement_id: str) -> _Facts:
         with self._sessions() as session:
             try:
                 state, consumer, agreement = self._agreement(session, agreement_id)
@@ -172,22 +225,26 @@ class AgreementEnforcer:
                 raise AgreementNotInForce(
                     f"agreement {agreement_id!r} does not exist here", code=AGREEMENT_REVOKED
                 ) from None
-            if consumer != consumer_did or agreement.get("target") != asset_id:
-                raise Forbidden(
-                    "the agreement is for another consumer or asset",
-                    code=TOKEN_MISMATCH,
-                )
-            revoked = session.get(AgreementRevocation, agreement_id)
-            if revoked is not None or state != "FINALIZED":
-                raise AgreementNotInForce(
-                    f"agreement {agreement_id} was revoked by the provider"
-                    + (f": {revoked.reason}" if revoked is not None and revoked.reason else "")
-                    if revoked is not None
-                    else f"agreement {agreement_id} is not in force (its negotiation is {state})",
-                    code=AGREEMENT_REVOKED,
-                )
-            count = self._completed(session, agreement_id) if uses_count(agreement) else None
-        self._evaluate(agreement, now, count)
+            revocation = session.get(AgreementRevocation, agreement_id)
+            revoked = (revocation.reason or "") if revocation is not None else None
+        document = usage_policy(agreement)
+        try:
+            policy: Policy | PolicyError = parse_policy(document)
+        except PolicyError as exc:
+            policy = exc
+        facts = _Facts(
+            time.monotonic(),
+            state,
+            consumer,
+            agreement,
+            revoked,
+            document,
+            policy,
+            uses_count(agreement),
+        )
+        with self._lock:
+            self._facts[agreement_id] = facts
+        return facts
 
     @staticmethod
     def _completed(session: Session, agreement_id: str) -> int:
@@ -199,27 +256,26 @@ class AgreementEnforcer:
         return int(session.scalar(query) or 0)
 
     @staticmethod
-    def _evaluate(agreement: Mapping[str, Any], now: datetime, count: int | None) -> None:
-        document = usage_policy(agreement)
-        try:
-            policy = parse_policy(document)
-        except PolicyError as exc:
+    def _evaluate(facts: _Facts, now: datetime, count: int | None) -> None:
+        if isinstance(facts.policy, PolicyError):
             raise AgreementNotInForce(
-                f"the agreement's policy cannot be evaluated: {exc}", code=AGREEMENT_EXPIRED
-            ) from exc
+                f"the agreement's policy cannot be evaluated: {facts.policy}",
+                code=AGREEMENT_EXPIRED,
+            )
+        target = facts.agreement.get("target")
         decision = evaluate(
-            policy,
+            facts.policy,
             EvaluationRequest(
                 action="use",
                 consumer=Consumer(),
                 context=EvaluationContext(now=now, count=count),
-                target=str(agreement.get("target")) if agreement.get("target") else None,
+                target=str(target) if target else None,
             ),
         )
         if decision.allowed:
             return
         failed = [
-            _operand_at(document, c.pointer)
+            _operand_at(facts.document, c.pointer)
             for rule in decision.rules
             for c in rule.constraints
             if c.outcome != Outcome.SATISFIED
@@ -238,6 +294,8 @@ class AgreementEnforcer:
                 session.add(AgreementRevocation(agreement_id=agreement_id, reason=reason))
         except IntegrityError:
             pass  # revoked already: revoking is idempotent
+        with self._lock:
+            self._facts.pop(agreement_id, None)  # the next check (next chunk) reads it
         return self.view(agreement_id)
 
     def view(self, agreement_id: str) -> dict[str, Any]:

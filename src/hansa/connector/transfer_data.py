@@ -21,6 +21,7 @@ the hash where it can, and refuses a completion that does not match.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
@@ -205,19 +206,76 @@ def stoppable(chunks: Iterable[bytes], running: Callable[[], bool]) -> Iterator[
         yield chunk
 
 
-class StoppableBackend:
-    """A backend whose writes stop (and keep nothing) once the transfer stops running."""
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
-    def __init__(self, inner: StorageBackend, running: Callable[[], bool]) -> None:
-        self._inner, self._running = inner, running
+
+_END = object()
+
+
+def _drain(chunks: queue.Queue[object]) -> Iterator[bytes]:
+    while True:
+        item = chunks.get()
+        if item is _END:
+            return
+        if isinstance(item, _Failed):
+            raise item.error  # inside the backend's write: it keeps nothing
+        assert isinstance(item, bytes)
+        yield item
+
+
+class StoppableBackend:
+    """A backend whose writes stop (and keep nothing) once the transfer stops running.
+
+    The write runs in a thread of its own, fed through a short queue, so that storing and
+    hashing one chunk overlaps with receiving (and hashing) the next: a pull uses two cores.
+    """
+
+    def __init__(self, inner: StorageBackend, running: Callable[[], bool], depth: int = 4) -> None:
+        self._inner, self._running, self._depth = inner, running, depth
 
     def write(
         self, address: DataAddress, chunks: Iterable[bytes], *, content_type: str | None = None
     ) -> WriteResult:
-        """Write through ``inner``; a stop raises inside the write, so nothing is kept."""
-        return self._inner.write(
-            address, stoppable(chunks, self._running), content_type=content_type
-        )
+        """Write through ``inner``; a stop or a failed source raises inside the write."""
+        pending: queue.Queue[object] = queue.Queue(self._depth)
+        outcome: dict[str, Any] = {}
+
+        def store() -> None:
+            try:
+                outcome["result"] = self._inner.write(
+                    address, _drain(pending), content_type=content_type
+                )
+            except BaseException as exc:  # handed to the caller's thread
+                outcome["error"] = exc
+
+        writer = threading.Thread(target=store, name="transfer-write", daemon=True)
+        writer.start()
+
+        def put(item: object) -> None:
+            while writer.is_alive():
+                try:
+                    pending.put(item, timeout=0.5)
+                    return
+                except queue.Full:
+                    continue
+
+        try:
+            for chunk in stoppable(chunks, self._running):
+                if not writer.is_alive():
+                    break
+                put(chunk)
+            put(_END)
+        except BaseException as exc:
+            put(_Failed(exc))
+            writer.join()
+            raise
+        writer.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        result: WriteResult = outcome["result"]
+        return result
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
