@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hansa.catalogue.models  # noqa: F401
+import hansa.catalogue.peer_models
 import hansa.compliance.models  # noqa: F401
 import hansa.connector.models
 import hansa.connector.process_models
