@@ -217,6 +217,12 @@ class AgreementEnforcer:
                 count = self._completed(session, agreement_id)
         self._evaluate(facts, now, count)
 
+    def check_now(self, agreement_id: str, consumer_did: str, asset_id: str) -> None:
+        """:meth:`check` on what the database says now (a new transfer, a token renewal)."""
+        with self._lock:
+            self._facts.pop(agreement_id, None)
+        self.check(agreement_id, consumer_did, asset_id)
+
     def _read(self, agreement_id: str) -> _Facts:
         with self._sessions() as session:
             try:

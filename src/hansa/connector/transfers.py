@@ -111,7 +111,7 @@ class TransferService(TransferProcesses):
             )
         asset_id = str(agreement.get("target"))
         try:
-            self.agreements.check(body["agreementId"], caller_did, asset_id)
+            self.agreements.check_now(body["agreementId"], caller_did, asset_id)
         except HansaError as exc:
             # A refused request is a use refused: it goes into the usage log too.
             refusal = Access(
@@ -196,7 +196,7 @@ class TransferService(TransferProcesses):
                     f"a token is renewed only for a STARTED HttpData-PULL (it is {record.state})",
                     code="transfer.token_not_renewable",
                 )
-            self.agreements.check(record.agreement_id, caller_did, record.asset_id)
+            self.agreements.check_now(record.agreement_id, caller_did, record.asset_id)
             return {"dataAddress": self._pull_address(record)}
 
     # --- both sides: messages on an existing process -------------------------------------
