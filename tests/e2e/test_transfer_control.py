@@ -123,3 +123,32 @@ def test_termination_by_the_consumer_mid_pull_is_never_completed(
     with consumer.client(federation.ca_file) as client:
         assert client.get(url).json()["state"] == "TERMINATED"
     assert not (consumer.settings.data_dir / "files" / started["destination"]["path"]).exists()
+
+
+def test_suspend_and_resume_by_the_consumer_asks_for_a_new_token(
+    federation: LocalFederation, gate: Gate
+) -> None:
+    provider, consumer = federation["provider"], federation["consumer"]
+    _, content, started = _start_gated(federation, gate)
+    url = f"/management/transfers/{started['id']}"
+    with consumer.client(federation.ca_file) as client:
+        suspended = client.post(f"{url}/suspend", json={"reason": "maintenance window"})
+        assert suspended.json()["state"] == "SUSPENDED", suspended.text
+    with provider.client(federation.ca_file) as client:
+        theirs = wait_for(client, f"/management/transfers/{started['providerPid']}", ("SUSPENDED",))
+        assert theirs["state"] == "SUSPENDED"
+    gate.release.set()
+    with consumer.client(federation.ca_file) as client:
+        # A token is renewed only for a running transfer.
+        early = client.post(f"{url}/token")
+        assert early.status_code == 409
+        assert early.json()["code"] == "transfer.token_refused"
+        assert early.json()["remote_code"] == "transfer.token_not_renewable"
+        assert client.post(f"{url}/resume").status_code == 200
+        view = wait_for(client, url, ("COMPLETED", "TERMINATED"))
+        assert view["state"] == "COMPLETED", view
+        fresh = client.post(f"{url}/token")
+    assert view["sha256"] == hashlib.sha256(content).hexdigest()
+    assert [h["state"] for h in view["history"]][-3:] == ["SUSPENDED", "STARTED", "COMPLETED"]
+    # Once completed, no new token either.
+    assert fresh.json()["code"] == "transfer.token_refused"

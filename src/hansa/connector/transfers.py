@@ -69,6 +69,7 @@ from hansa.dataplane.server import TransferTarget
 from hansa.dataplane.usage import Access, access_event
 from hansa.db import transaction
 from hansa.errors import BadRequest, Conflict, HansaError, NotFound
+from hansa.fetch import HttpStatusError
 
 
 class TransferService(TransferProcesses):
@@ -541,7 +542,15 @@ class TransferService(TransferProcesses):
             url = f"{record.counterparty_address}/transfers/{record.counterparty_pid}/token"
             audience = record.counterparty_did
         token = self._sts.id_token(audience)
-        answer = self._http.post_json(url, {}, headers={"Authorization": f"Bearer {token}"})
+        try:
+            answer = self._http.post_json(url, {}, headers={"Authorization": f"Bearer {token}"})
+        except HttpStatusError as exc:
+            code, reason = data.describe(exc)
+            raise Conflict(
+                f"the provider gives no new token: {reason}",
+                code="transfer.token_refused",
+                remote_code=code,
+            ) from exc
         address = answer.json().get("dataAddress") if isinstance(answer.json(), dict) else None
         if not isinstance(address, dict):
             raise BadRequest("the provider answered no dataAddress", code="transfer.token_missing")
