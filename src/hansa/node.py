@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from hansa.catalogue.federation import CatalogueFederation, sync_forever
 from hansa.catalogue.service import CatalogueService, open_catalogue, recheck_forever
 from hansa.compliance.notary import Notary
 from hansa.compliance.registration_sources import NotarySources
@@ -166,6 +167,7 @@ class Node:
                 is_compliance_issuer=trust.is_trusted_issuer,
                 cursor_secret=hashlib.sha256(b"catalogue-cursor:" + secret.encode()).digest(),
             )
+            node.catalogue.federation = CatalogueFederation(node.catalogue, http)
         if "clearing-house" in settings.roles:
             node.notary = Notary(http, NotarySources(**settings.notary.model_dump()))
             node.compliance = ComplianceService(
@@ -271,6 +273,13 @@ class Node:
                 daemon=True,
             )
             self._recheck.start()
+            if self.catalogue.federation is not None:
+                threading.Thread(
+                    target=sync_forever,
+                    args=(self.catalogue.federation, self._stop),
+                    name="hansa-catalogue-sync",
+                    daemon=True,
+                ).start()
 
     def close(self) -> None:
         self._stop.set()

@@ -21,7 +21,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.concurrency import run_in_threadpool
 
-from hansa.catalogue.schemas import PublishRequest
+from hansa.catalogue.federation import CatalogueFederation, change_feed
+from hansa.catalogue.schemas import PeerRequest, PublishRequest
 from hansa.catalogue.search import FACETS, build_query
 from hansa.catalogue.service import CatalogueService
 from hansa.catalogue.sparql import MAX_QUERY_CHARS, negotiate, serialise
@@ -95,7 +96,11 @@ def search(
     )
     filters = {facet: values for facet, values in given.items() if values}
     query = build_query(q, filters, size=size)
-    return _catalogue(request).search(query, page=page, cursor=cursor)
+    catalogue = _catalogue(request)
+    result = catalogue.search(query, page=page, cursor=cursor)
+    if catalogue.federation is not None:
+        result["peers"] = catalogue.federation.problems()
+    return result
 
 
 @router.get("/entries/{entry_id}", summary="An offering in full, with its signed originals")
@@ -132,10 +137,8 @@ def changes(
     since: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JSONResponse:
-    items = _catalogue(request).changes_since(since, limit)
-    return JSONResponse(
-        {"changes": [c.to_json() for c in items], "last": items[-1].seq if items else since}
-    )
+    # Live entries carry their signed originals, so that peers can verify them themselves.
+    return JSONResponse(change_feed(_catalogue(request), since, limit))
 
 
 def _answer_sparql(request: Request, text: str) -> Response:
@@ -168,3 +171,34 @@ async def sparql_post(request: Request) -> Response:
         )
     # Evaluation blocks: off the event loop, like FastAPI's sync endpoints.
     return await run_in_threadpool(_answer_sparql, request, text)
+
+
+def _federation(request: Request) -> CatalogueFederation:
+    _admin(request, _bearer(request))
+    federation = _catalogue(request).federation
+    if federation is None:
+        raise ConfigurationError(
+            "this catalogue follows no peers (no federation configured)",
+            code="catalogue.no_federation",
+        )
+    return federation
+
+
+@router.get("/peers", summary="The catalogues this one follows, with their health (admin)")
+def list_peers(request: Request) -> dict[str, Any]:
+    return {"peers": _federation(request).peers()}
+
+
+@router.post("/peers", status_code=201, summary="Follow another catalogue (admin)")
+def add_peer(request: Request, body: PeerRequest) -> dict[str, Any]:
+    return _federation(request).add_peer(body.url)
+
+
+@router.delete("/peers", summary="Stop following a catalogue; its entries leave (admin)")
+def remove_peer(request: Request, url: Annotated[str, Query(max_length=512)]) -> dict[str, Any]:
+    return {"url": url, "removedEntries": _federation(request).remove_peer(url)}
+
+
+@router.post("/peers/sync", summary="Read every peer's change feed now (admin)")
+def sync_peers(request: Request) -> dict[str, Any]:
+    return {"peers": [report.to_json() for report in _federation(request).sync()]}

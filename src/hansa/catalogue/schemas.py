@@ -24,3 +24,11 @@ class PublishRequest(BaseModel):
         if (self.verifiablePresentation is None) == (self.verifiableCredentials is None):
             raise ValueError("send either verifiablePresentation or verifiableCredentials")
         return self
+
+
+class PeerRequest(BaseModel):
+    """A catalogue to follow: its base URL (``https://ch.example.eu``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=512)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +32,9 @@ from hansa.catalogue.views import entry_detail, search_item
 from hansa.errors import BadRequest, ConfigurationError, HansaError, NotFound
 from hansa.identity.jose import decode_unverified
 from hansa.identity.verifier import CredentialCheck, CredentialVerifier
+
+if TYPE_CHECKING:
+    from hansa.catalogue.federation import CatalogueFederation
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +118,8 @@ class CatalogueService:
         self.cursors = CursorCodec(cursor_secret)
         self.require_x509 = require_x509
         self._sparql: SparqlRunner | None = None
+        self.federation: CatalogueFederation | None = None
+        """The peers this catalogue follows (set by the node)."""
 
     # --- ingest ----------------------------------------------------------------------------
 
@@ -133,6 +138,13 @@ class CatalogueService:
         self, tokens: Sequence[str], *, now: datetime | None = None
     ) -> list[Published]:
         """Publish vc+jwt tokens on the node operator's authority (admin): no holder check."""
+        return self._publish(self.plan_tokens(tokens, now=now), now)
+
+    def plan_tokens(
+        self, tokens: Sequence[str], *, now: datetime | None = None
+    ) -> list[Publication]:
+        """Verify vc+jwt tokens in full (signatures, status, chains, label coverage) and say
+        what to store, without storing it (a peer's entries are judged like this)."""
         checks = []
         for index, token in enumerate(tokens):
             try:
@@ -141,10 +153,9 @@ class CatalogueService:
                 exc.pointer = f"/verifiableCredential/{index}{exc.pointer or ''}"
                 raise
         self._check_chains(checks, now)
-        plan = plan_publications(
+        return plan_publications(
             checks, is_compliance_issuer=self.is_compliance_issuer, holder=None
         )
-        return self._publish(plan, now)
 
     def ingest_verified(
         self,
