@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hansa.catalogue.federation import CatalogueFederation
 from hansa.catalogue.search import build_query
 from hansa.catalogue.service import CatalogueService, open_catalogue
 from hansa.cli.common import cli_errors, console, open_node, print_json
@@ -113,3 +114,43 @@ def recheck() -> None:
     with open_catalogue_of_node() as catalogue:
         report = catalogue.recheck_statuses()
     print_json(vars(report))
+
+
+peer_app = typer.Typer(help="The catalogues this one follows.", no_args_is_help=True)
+app.add_typer(peer_app, name="peer")
+
+
+@contextmanager
+def open_federation() -> Iterator[CatalogueFederation]:
+    with cli_errors(), open_node() as node:
+        catalogue = catalogue_of(node)
+        yield catalogue.federation or CatalogueFederation(catalogue, node.http)
+
+
+@peer_app.command("add")
+def peer_add(url: str = typer.Argument(..., help="the peer catalogue's base URL")) -> None:
+    """Follow another catalogue (its entries arrive with the next sync)."""
+    with open_federation() as federation:
+        print_json(federation.add_peer(url))
+
+
+@peer_app.command("list")
+def peer_list() -> None:
+    """The peers, their cursor and health."""
+    with open_federation() as federation:
+        print_json(federation.peers())
+
+
+@peer_app.command("remove")
+def peer_remove(url: str) -> None:
+    """Stop following a catalogue; the entries learnt from it are deleted."""
+    with open_federation() as federation:
+        removed = federation.remove_peer(url)
+    console.print(f"removed {url} and {removed} entries learnt from it")
+
+
+@app.command("sync")
+def sync() -> None:
+    """Read every peer's change feed now (the node also does this every 30 s)."""
+    with open_federation() as federation:
+        print_json([report.to_json() for report in federation.sync()])
