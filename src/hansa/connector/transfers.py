@@ -25,7 +25,18 @@ stop a running pull or push within one chunk; resuming sends a new TransferStart
 
 Token renewal (Hansa extension): ``POST {dsp}/transfers/{providerPid}/token`` by the
 consumer (DCP-authenticated) answers a fresh PULL DataAddress while the transfer is
-STARTED and the agreement in force.
+STARTED and the agreement in force; the consumer's ``POST /management/transfers/{id}/token``
+asks for one (409 ``transfer.token_refused`` with the provider's code otherwise). The
+provider decides: tokens live 10 minutes and are renewed only on an authenticated request.
+
+Usage: the provider's data endpoint logs every access (``dev.hansa.dataplane.access``), and
+a refused transfer request; the consumer logs what it received or was refused
+(``dev.hansa.dataplane.receipt``), both as CloudEvents in the same usage table.
+
+Not yet: a pull or push that was running when its node stopped is not restarted (the
+transfer stays STARTED; suspend and resume it); the per-chunk "may bytes flow" state is
+kept per process, so nodes sharing one database do not see each other's suspensions
+mid-stream (a new request reads the database).
 """
 
 from __future__ import annotations
