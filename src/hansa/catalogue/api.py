@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.concurrency import run_in_threadpool
 
+from hansa.catalogue import dcat
 from hansa.catalogue.federation import CatalogueFederation, change_feed
 from hansa.catalogue.schemas import PeerRequest, PublishRequest
 from hansa.catalogue.search import FACETS, build_query
@@ -202,3 +203,22 @@ def remove_peer(request: Request, url: Annotated[str, Query(max_length=512)]) ->
 @router.post("/peers/sync", summary="Read every peer's change feed now (admin)")
 def sync_peers(request: Request) -> dict[str, Any]:
     return {"peers": [report.to_json() for report in _federation(request).sync()]}
+
+
+@router.get("/dcat", summary="The catalogue as DCAT-AP 3 (Turtle or JSON-LD), paged for harvesters")
+def dcat_catalogue(
+    request: Request,
+    page: Annotated[int, Query()] = 1,
+    size: Annotated[int, Query()] = dcat.PAGE_SIZE,
+) -> Response:
+    catalogue = _catalogue(request)
+    node = request.app.state.node
+    result = dcat.catalogue_page(
+        catalogue.store,
+        base_url=node.settings.base_url,
+        publisher=catalogue.node_did,
+        page=page,
+        size=size,
+    )
+    media_type = dcat.negotiate(request.headers.get("accept", ""))
+    return Response(dcat.serialise(result, media_type), media_type=media_type)
