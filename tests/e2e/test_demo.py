@@ -21,13 +21,18 @@ def test_demo_once_succeeds_twice(tmp_path: Path) -> None:
     args = ["demo", "--once", "--dir", str(tmp_path), "--base-port", str(free_port_block())]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.stdout
-    assert "[3/9] Onboarding: notary and compliance" in first.stdout
+    assert "[3/11] Onboarding: notary and compliance" in first.stdout
     assert "Acme Mobility GmbH: VAT number DE129273398 checked by the notary" in first.stdout
     assert "(check digits; VIES not configured)" in first.stdout
+    assert "[4/11] Acme publishes a data product" in first.stdout
+    assert 'describes gx:DataProduct "Traffic counts Hamburg"' in first.stdout
+    assert "label SC from the clearing house; published in its catalogue" in first.stdout
+    assert "searches 'traffic hamburg' → 1 result" in first.stdout
+    assert "facets: type DataProduct (1); country DE (1); label SC (1)" in first.stdout
     assert first.stdout.count("compliance: Standard Compliance (label credential valid until") == 2
-    assert "[6/9] Revocation" in first.stdout
-    assert "[7/9] Contract negotiation" in first.stdout
-    assert "[8/9] Data transfer" in first.stdout
+    assert "[8/11] Revocation" in first.stdout
+    assert "[9/11] Contract negotiation" in first.stdout
+    assert "[10/11] Data transfer" in first.stdout
     assert "verified" in first.stdout
     assert "refused (403 dataplane.agreement_revoked)" in first.stdout
     assert "refused (403 vc.revoked)" in first.stdout
@@ -37,6 +42,8 @@ def test_demo_once_succeeds_twice(tmp_path: Path) -> None:
     assert second.exit_code == 0, second.stdout
     # The clearing house set itself up once: the same terms, each role trusted once.
     assert second.stdout.count("compliance: Standard Compliance") == 2
+    # The data product is published again (a newer version), still found once.
+    assert "searches 'traffic hamburg' → 1 result" in second.stdout
 
 
 def test_demo_reports_a_failing_step(tmp_path: Path) -> None:

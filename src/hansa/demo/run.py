@@ -26,6 +26,7 @@ from rich.console import Console
 
 from hansa.demo.federation import LocalFederation
 from hansa.demo.onboarding import onboard_participants
+from hansa.demo.publishing import publish_offering, search_offerings
 from hansa.demo.transfer import demo_dataset, pull_dataset, revoke_and_refuse
 
 console = Console(highlight=False, soft_wrap=True)
@@ -164,6 +165,8 @@ def run_flow(federation: LocalFederation, steps: Steps) -> None:
         return negotiate_contract(federation)
 
     steps.run("Onboarding: notary and compliance", lambda: onboard_participants(federation))
+    steps.run("Acme publishes a data product", lambda: publish_offering(federation))
+    steps.run("Nordlicht searches the catalogue", lambda: search_offerings(federation))
     steps.run("A participant issues a credential to another", issue)
     steps.run("Presented and verified across nodes", present_and_verify)
     steps.run("Revocation", revoke_and_fail)
@@ -287,7 +290,7 @@ def run_demo(root: Path, *, once: bool, reset: bool, base_port: int = 8440) -> i
     logging.getLogger("hansa").setLevel(logging.INFO)
 
     federation = LocalFederation(root, base_port=base_port)
-    steps = Steps(9, log_file)
+    steps = Steps(11, log_file)
     console.print(f'\nHansa demo federation "{federation.name}" in {root}')
     try:
 
