@@ -395,45 +395,41 @@ class CatalogueFederation:
                 )
                 held = {row[0]: (row[1], row[2]) for row in rows}
         now = self.clock()
+        to_verify: list[PeerChange] = []
         for change in changes:
             if change.kind in ("delete", "revoke", "expire"):
                 batch.removals.append((change.entry_id, change.kind))
-                continue
-            if change.kind not in _CARRYING or not change.tokens:
+            elif change.kind not in _CARRYING or not change.tokens:
                 continue  # superseded since, or the peer's own view (hide)
-            if held.get(change.entry_id) == (change.tokens[0], change.tokens[-1]):
+            elif held.get(change.entry_id) == (change.tokens[0], change.tokens[-1]):
                 batch.skipped += 1  # the same credential and label: already here
-                continue
-            try:
-                planned = self.catalogue.plan_tokens(change.tokens, now=now)
-            except HansaError as exc:
-                if exc.code.startswith(_SKIPPED):
+            else:
+                to_verify.append(change)
+        planned = self.catalogue.plan_token_sets([c.tokens for c in to_verify], now=now)
+        for change, result in zip(to_verify, planned, strict=True):
+            if isinstance(result, HansaError):
+                if result.code.startswith(_SKIPPED):
                     batch.skipped += 1
                     continue
                 raise UpstreamError(
-                    f"change {change.seq} of {url} does not verify here: [{exc.code}] {exc.detail}",
+                    f"change {change.seq} of {url} does not verify here: [{result.code}] "
+                    f"{result.detail}",
                     code="catalogue.peer_entry_invalid",
-                    reason=exc.code,
-                ) from exc
-            publication = next((p for p in planned if p.kind), None)
-            if len(planned) != 1 or publication is None:
-                raise _garbage(f"change {change.seq} of {url} carries {len(planned)} entries")
-            batch.publications.append((change.entry_id, publication))
+                    reason=result.code,
+                )
+            if len(result) != 1:
+                raise _garbage(f"change {change.seq} of {url} carries {len(result)} entries")
+            batch.publications.append((change.entry_id, result[0]))
         return batch
 
     def _apply(self, url: str, batch: _Batch, last: int) -> None:
         now = self.clock()
         with self.store.writing() as session:
-            for _, publication in batch.publications:
-                try:
-                    written = self.store.publish(session, [publication], now)
-                except Conflict:
-                    continue  # held for another owner, or newer here: ours stands
-                for stored, change in written:
-                    if change is not None:
-                        session.merge(
-                            CatalogueOrigin(entry_id=stored.id, peer_url=url, received_at=now)
-                        )
+            for stored, change in self._publish(session, batch, now):
+                if change is not None:
+                    session.merge(
+                        CatalogueOrigin(entry_id=stored.id, peer_url=url, received_at=now)
+                    )
             for entry_id, kind in batch.removals:
                 entry = session.scalar(select(CatalogueEntry).where(CatalogueEntry.id == entry_id))
                 origin = session.get(CatalogueOrigin, entry_id)
@@ -448,6 +444,27 @@ class CatalogueFederation:
             if peer is not None:
                 peer.cursor = last
         self.catalogue.sync_rdf()
+
+    def _publish(
+        self, session: Session, batch: _Batch, now: datetime
+    ) -> list[tuple[CatalogueEntry, str | None]]:
+        """Store the page's entries: in one go, or one by one when one of them conflicts
+        (held for another owner, or newer here: ours stands, the rest is stored).
+        ``CatalogueStore.publish`` raises its conflicts before it writes anything."""
+        publications = [p for _, p in batch.publications]
+        subjects = [p.subject for p in publications]
+        if len(set(subjects)) == len(subjects):
+            try:
+                return list(self.store.publish(session, publications, now))
+            except Conflict:
+                pass
+        written: list[tuple[CatalogueEntry, str | None]] = []
+        for publication in publications:
+            try:
+                written += self.store.publish(session, [publication], now)
+            except Conflict:
+                continue
+        return written
 
     def _record(self, url: str, status: str, error: str | None, cursor: int | None = None) -> None:
         now = self.clock()

@@ -191,6 +191,49 @@ class CatalogueService:
         )
         return self._publish(plan, now)
 
+    def plan_token_sets(
+        self, token_sets: Sequence[Sequence[str]], *, now: datetime | None = None
+    ) -> list[list[Publication] | HansaError]:
+        """:meth:`plan_tokens` for many submissions: each distinct token is verified once and
+        each signing key's chain checked once (a peer's page shares labels and signers).
+
+        Returns, per submission, its publications or the error that refused it.
+        """
+        verified: dict[str, CredentialCheck | HansaError] = {}
+        chains: dict[tuple[str, str], HansaError | None] = {}
+        results: list[list[Publication] | HansaError] = []
+        for tokens in token_sets:
+            try:
+                checks = []
+                for token in tokens:
+                    if token not in verified:
+                        try:
+                            verified[token] = self.verifier.verify_credential(token, now=now)
+                        except HansaError as exc:
+                            verified[token] = exc
+                    check = verified[token]
+                    if isinstance(check, HansaError):
+                        raise check
+                    checks.append(check)
+                    key = (check.verification_method, check.issuer)
+                    if self.require_x509 and key not in chains:
+                        try:
+                            self.verifier.verify_key_chain(*key, now or _now())
+                            chains[key] = None
+                        except HansaError as exc:
+                            chains[key] = exc
+                    failed = chains.get(key)
+                    if failed is not None:
+                        raise failed
+                results.append(
+                    plan_publications(
+                        checks, is_compliance_issuer=self.is_compliance_issuer, holder=None
+                    )
+                )
+            except HansaError as exc:
+                results.append(exc)
+        return results
+
     def _check_chains(self, checks: Sequence[CredentialCheck], now: datetime | None) -> None:
         """Require each signing key to chain to a trusted root: once per key and submission
         (a provider's fifty offerings are signed with one key, its chain is checked once)."""
