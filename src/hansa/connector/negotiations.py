@@ -26,8 +26,6 @@ do not collide on one node).
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -71,6 +69,7 @@ from hansa.connector.negotiation_terms import (
 )
 from hansa.connector.outbox import OutboundMessage, OutboxWorker, enqueue
 from hansa.connector.process_models import ContractNegotiationRecord as Record
+from hansa.connector.state_waits import StateWaiters
 from hansa.db import transaction, utcnow
 from hansa.errors import BadRequest, Conflict, HansaError, NotFound
 from hansa.fetch import GuardedClient, HttpStatusError
@@ -136,36 +135,38 @@ class NegotiationService:
         self._allow_loopback = allow_loopback_callbacks
         self._allow_private = allow_private_callbacks
         self._clock = clock
-        self._changed = threading.Condition()
+        self._waiters = StateWaiters()
 
-    def _committed(self, session: Session | None = None) -> None:
-        """After a commit: hand what it wrote to the outbox worker, wake any waiters."""
+    def _committed(self, session: Session | None = None, record: Record | None = None) -> None:
+        """After a commit: hand what it wrote to the outbox worker, wake ``record``'s waiters.
+
+        The outbox first: the next message leaves before anyone reads the new state.
+        """
         if session is not None and self._outbox is not None:
             self._outbox.dispatch(session)
-        with self._changed:
-            self._changed.notify_all()
+        self._waiters.committed(
+            record.id if record is not None else None, record.state if record else None
+        )
 
     def wait(self, pid: str, states: tuple[str, ...], timeout: float) -> dict[str, Any]:
         """The negotiation once it is in one of ``states``, or as it is after ``timeout`` s.
 
-        Woken by this process's commits; another process's (the database is shared) are
-        seen within a second.
+        Woken by this process's commits on ``pid``; another process's (the database is
+        shared) are seen within a second.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._changed:
-                view = self.view(pid)
-                left = deadline - time.monotonic()
-                if view["state"] in states or left <= 0:
-                    return view
-                self._changed.wait(min(left, 1.0))
+        return self._waiters.wait(pid, states, timeout, lambda: self.view(pid))
 
     # --- state changes (inside a transaction) --------------------------------------------
 
     def _lock(self, session: Session, pid: str, role: Party) -> Record | None:
         if session.get_bind().dialect.name == "sqlite":
             # Take SQLite's write lock before reading, so no other writer slips in between.
-            session.execute(update(Record).where(Record.id == pid).values(state=Record.state))
+            session.execute(
+                update(Record)
+                .where(Record.id == pid)
+                .values(state=Record.state)
+                .execution_options(synchronize_session=False)
+            )
         return session.scalars(
             select(Record).where(Record.id == pid, Record.role == role).with_for_update()
         ).first()
@@ -260,11 +261,9 @@ class NegotiationService:
             allow_loopback=self._allow_loopback,
             allow_private=self._allow_private,
         )
+        # A request seen before is found by the unique keys below (its consumerPid, its
+        # digest), not looked up first: one query less for every new negotiation.
         digest = message_digest(path, body)
-        with self._sessions() as session:
-            done = already_processed(session, caller_did, digest)
-        if done is not None:
-            return done
         offer = body["offer"]
         asset_id, policy = published_offer(self._assets, caller_did, offer)
         denial = policy_refusal(self._claims, caller_did, id_token, asset_id, policy, self._clock())
@@ -322,7 +321,7 @@ class NegotiationService:
                 code="negotiation.consumer_pid_taken",
                 pointer="/consumerPid",
             ) from None
-        self._committed(session)
+        self._committed(session, record)
         if denial is not None:
             denial.extra.update(providerPid=record.id, consumerPid=body["consumerPid"])
             raise denial
@@ -372,7 +371,7 @@ class NegotiationService:
             if done is None:
                 raise
             return done
-        self._committed(session)
+        self._committed(session, record)
         return answer
 
     def _check_pids(self, record: Record, body: Mapping[str, Any]) -> None:
@@ -513,8 +512,8 @@ class NegotiationService:
         with transaction(self._sessions) as session:
             session.add(record)
             self._send(session, record, body, scopes)
-        self._committed(session)
-        return self.view(record.id)
+        self._committed(session, record)
+        return negotiation_view(record)
 
     def act(
         self,
@@ -560,7 +559,7 @@ class NegotiationService:
                     "finalize, accept, request, verify or terminate",
                     code="negotiation.unknown_action",
                 )
-        self._committed(session)
+        self._committed(session, record)
         return self.view(pid)
 
     def view(self, pid: str) -> dict[str, Any]:
@@ -588,14 +587,21 @@ class NegotiationService:
             message.target_url, message.body, headers={"Authorization": f"Bearer {token}"}
         )
         answer = response.json() if response.content.strip() else None
-        if message.message_type == "ContractRequestMessage" and isinstance(answer, dict):
-            provider_pid = answer.get("providerPid")
+        provider_pid = answer.get("providerPid") if isinstance(answer, dict) else None
+        if message.message_type == "ContractRequestMessage" and isinstance(provider_pid, str):
+            # One conditional statement: the provider's agreement may have named its pid
+            # already (it can arrive before this answer), and then it stays as it is.
             with transaction(self._sessions) as session:
-                record = self._lock(session, message.process_id, "consumer")
-                if record is not None and record.counterparty_pid is None:
-                    record.counterparty_pid = (
-                        provider_pid if isinstance(provider_pid, str) else None
+                session.execute(
+                    update(Record)
+                    .where(
+                        Record.id == message.process_id,
+                        Record.role == "consumer",
+                        Record.counterparty_pid.is_(None),
                     )
+                    .values(counterparty_pid=provider_pid)
+                    .execution_options(synchronize_session=False)
+                )
         return answer
 
     def refused(self, message: OutboundMessage, error: HansaError) -> None:
@@ -621,7 +627,7 @@ class NegotiationService:
                 {"state": "TERMINATED", "at": self._clock().isoformat()},
             ]
             record.updated_at = self._clock()
-        self._committed()
+        self._committed(record=record)
 
 
 __all__ = ["CALLBACK_PATH", "TOPIC", "NegotiationService"]

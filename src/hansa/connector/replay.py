@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,6 +38,8 @@ class ReplayGuard:
         purge_interval: timedelta = PURGE_INTERVAL,
     ) -> None:
         self._sessions = sessions
+        with sessions() as session:
+            self._engine = session.get_bind().engine
         self._clock = clock
         self._purge_interval = purge_interval
         self._next_purge: datetime | None = None
@@ -54,8 +56,12 @@ class ReplayGuard:
             )
         self._maybe_purge()
         try:
-            with transaction(self._sessions) as session:
-                session.add(UsedTokenId(jti=jti, issuer=issuer[:512], expires_at=expires_at))
+            # One INSERT on a pooled connection; no ORM unit of work to flush (this runs on
+            # every protocol request).
+            with self._engine.begin() as connection:
+                connection.execute(
+                    insert(UsedTokenId).values(jti=jti, issuer=issuer[:512], expires_at=expires_at)
+                )
         except IntegrityError as exc:
             raise Unauthorized(
                 f"the token with jti {jti!r} was already used; a self-issued ID token is good "
