@@ -14,7 +14,11 @@ checked; no status lists, so no network). Then it measures:
   total, all facet counts, first page with highlights, entries loaded);
 - a type+keyword SPARQL query on the RDF projection, p50/p95;
 - the floor: the same words on a bare SQLite FTS5 table of the same texts
-  (``MATCH ... ORDER BY rank LIMIT 20``), p50/p95.
+  (``MATCH ... ORDER BY rank LIMIT 20``), p50/p95;
+- sync: a second catalogue follows the first over loopback HTTP (the change feed with the
+  signed originals, every entry verified again) until it holds the first's
+  first ``--sync-entries`` entries (default 10,000; ``--sync-entries 0`` skips it):
+  entries/s and the ratio to the ingest rate in entries/s (target >= 0.5).
 
 Target: search p95 <= 3x the floor's p95 at 100,000 offerings. ``--quick``: 10,000
 offerings, within a minute. The last line is one JSON object with every figure.
@@ -34,22 +38,29 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives import serialization
+from fastapi import FastAPI
 
+from hansa.catalogue.api import router as catalogue_router
+from hansa.catalogue.federation import CatalogueFederation
 from hansa.catalogue.fts import SqliteFullTextIndex, index_texts
 from hansa.catalogue.ingest import digest_sri
 from hansa.catalogue.offering import project
 from hansa.catalogue.search import build_query
 from hansa.catalogue.service import CatalogueService, open_catalogue
 from hansa.db import make_engine, make_session_factory, migrate
+from hansa.fetch import GuardedClient
 from hansa.identity.did import DidDocument, build_did_document
 from hansa.identity.keys import PrivateKey, generate_private_key
 from hansa.identity.pki import certificates_to_pem, create_root_ca, issue_key_certificate
 from hansa.identity.trust import TrustAnchorService
 from hansa.identity.vc_jose import CREDENTIALS_V2, issue_vc_jwt, issue_vp_jwt
 from hansa.identity.verifier import CredentialVerifier
+from hansa.serving import BackgroundServer
+from hansa.settings import HttpSettings
 
 GX = "https://w3id.org/gaia-x/development#"
 CATALOGUE_DID = "did:web:catalogue.example.eu"
@@ -236,6 +247,62 @@ def bare_search(floor: sqlite3.Connection, match: str) -> list[Any]:
     ).fetchall()
 
 
+def measure_sync(
+    workdir: Path,
+    source: CatalogueService,
+    federation: Federation,
+    trust: TrustAnchorService,
+    entries: int,
+) -> tuple[int, float]:
+    """A second catalogue (its own SQLite file) follows ``source`` over loopback HTTP until it
+    holds ``entries`` entries: (entries stored, seconds)."""
+    app = FastAPI()
+    app.include_router(catalogue_router)
+    app.state.node = SimpleNamespace(catalogue=source)
+    server = BackgroundServer(app, port=0).start()
+    engine = make_engine(f"sqlite:///{workdir / 'follower.db'}")
+    migrate(engine)
+    sessions = make_session_factory(engine)
+    follower_trust = TrustAnchorService(sessions, settings_issuers=[COMPLIANCE_DID])
+    follower_trust.add_root(certificates_to_pem([federation.ca_cert]))
+    follower = open_catalogue(
+        engine,
+        sessions,
+        CredentialVerifier(federation, _no_status, follower_trust, _no_fetch),
+        node_did="did:web:follower.example.eu",
+        is_compliance_issuer=follower_trust.is_trusted_issuer,
+        rdf_path=None,
+        cursor_secret=b"benchmark",
+    )
+    http = GuardedClient(
+        HttpSettings(allow_loopback=True, allow_http_on_loopback=True, timeout_seconds=60)
+    )
+    peers = CatalogueFederation(follower, http)
+    peers.add_peer(f"http://127.0.0.1:{server.bound_port()}")
+    stored = 0
+    started = time.perf_counter()
+    try:
+        while stored < entries:
+            [report] = peers.sync()
+            if report.status != "healthy" or not report.stored:
+                raise SystemExit(f"sync stopped: {report.to_json()}")
+            stored += report.stored
+        seconds = time.perf_counter() - started
+    finally:
+        http.close()
+        server.stop()
+        engine.dispose()
+    return stored, seconds
+
+
+def _no_status(credential: dict[str, Any], issuer: str) -> None:
+    raise AssertionError("benchmark credentials carry no status")
+
+
+def _no_fetch(url: str) -> bytes:
+    raise AssertionError(f"benchmark fetches nothing ({url})")
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hansa-catalogue-bench-") as workdir:
         run(Path(workdir))
@@ -247,6 +314,9 @@ def run(workdir: Path) -> None:
     parser.add_argument("--offerings", type=int, default=None)
     parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: SQLite file)")
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument(
+        "--sync-entries", type=int, default=10_000, help="entries synced (0: no sync figure)"
+    )
     args = parser.parse_args()
     total = args.offerings or (10_000 if args.quick else 100_000)
     rng = random.Random(20261127)
@@ -339,6 +409,12 @@ def run(workdir: Path) -> None:
         )
         sparql_ms.append(timed(lambda q: list(catalogue.sparql(q)), sparql)[0])
 
+    sync = (
+        measure_sync(workdir, catalogue, federation, trust, min(total, args.sync_entries))
+        if args.sync_entries
+        else None
+    )
+
     search_p50, search_p95 = percentiles(search_ms)
     floor_p50, floor_p95 = percentiles(floor_ms)
     sparql_p50, sparql_p95 = percentiles(sparql_ms)
@@ -358,12 +434,26 @@ def run(workdir: Path) -> None:
         "sparql_p50_ms": sparql_p50,
         "sparql_p95_ms": sparql_p95,
     }
+    if sync is not None:
+        entries, seconds = sync
+        ingest_entries_per_second = total / ingest_seconds
+        figures["sync_entries"] = entries
+        figures["sync_entries_per_second"] = entries / seconds
+        figures["ingest_entries_per_second"] = ingest_entries_per_second
+        figures["sync_over_ingest"] = entries / seconds / ingest_entries_per_second
+        figures["target_sync_over_ingest"] = 0.5
     print(f"{total} offerings from {len(providers)} providers ({engine.dialect.name})")
     print(f"  generated and signed in {generated:.1f} s")
     print(f"  ingest: {figures['ingest_verified_per_second']:.0f} verified credentials/s")
     print(f"  search (keyword+facet): p50 {search_p50:.2f} ms, p95 {search_p95:.2f} ms")
     print(f"  bare FTS5 floor:        p50 {floor_p50:.2f} ms, p95 {floor_p95:.2f} ms")
     print(f"  SPARQL type+keyword:    p50 {sparql_p50:.2f} ms, p95 {sparql_p95:.2f} ms")
+    if sync is not None:
+        print(
+            f"  sync over loopback:     {figures['sync_entries_per_second']:.0f} entries/s "
+            f"({figures['sync_over_ingest']:.2f}x ingest's "
+            f"{figures['ingest_entries_per_second']:.0f} entries/s)"
+        )
     engine.dispose()
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
 

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
-from catalogue_factories import Federation
+from catalogue_factories import Federation, offering
 from federation_fixtures import CatalogueNode, Clock, Follower, open_node, publish
 from starlette.types import Receive, Scope, Send
 
@@ -19,7 +20,8 @@ from hansa.serving import BackgroundServer
 
 
 class FakePeer:
-    """A catalogue peer that answers its change feed with whatever the test sets."""
+    """A catalogue peer that answers its change feed from 0 with whatever the test sets
+    (and past it with an empty page)."""
 
     def __init__(self) -> None:
         self.body = b'{"changes": [], "last": 0}'
@@ -27,9 +29,11 @@ class FakePeer:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        since = int(parse_qs(scope["query_string"].decode()).get("since", ["0"])[0])
+        body = self.body if since == 0 else json.dumps({"changes": [], "last": since}).encode()
         headers = [(b"content-type", b"application/json")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": self.body})
+        await send({"type": "http.response.body", "body": body})
 
 
 @pytest.fixture
@@ -191,3 +195,30 @@ def test_an_offline_peers_entries_are_hidden_after_the_grace_period_then_dropped
     a.switch.down = False  # back after it was dropped: read again from the start
     b.peers.sync()
     assert b.total() == 1
+
+
+def test_entries_sharing_a_label_are_judged_together_and_one_forgery_rejects_the_page(
+    pair: tuple[CatalogueNode, CatalogueNode], fake: tuple[FakePeer, str]
+) -> None:
+    a, b = pair
+    acme = a.federation.party("acme")
+    tokens = [acme.sign(offering(acme, f"Traffic {n}")) for n in range(3)]
+    _, label = a.federation.label(tokens)
+    a.catalogue.ingest_presentation(acme.present([*tokens, label], a.catalogue.node_did))
+    real = httpx.get(f"{a.url}/catalogue/changes").json()
+    peer, url = fake
+    forged = json.loads(json.dumps(real))
+    originals = forged["changes"][2]["originals"]
+    originals["credential"] = _tamper(originals["credential"])
+    peer.body = json.dumps(forged).encode()
+    b.peers.add_peer(url)
+    [report] = b.peers.sync()
+    assert report.status == "unhealthy"
+    assert "[catalogue.peer_entry_invalid]" in (report.error or "")
+    assert "change 3 " in (report.error or "")
+    assert b.total() == 0
+
+    peer.body = json.dumps(real).encode()  # the peer mends its ways
+    [report] = b.peers.sync()
+    assert (report.status, report.stored) == ("healthy", 3)
+    assert b.total() == 3

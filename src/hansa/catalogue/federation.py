@@ -425,11 +425,14 @@ class CatalogueFederation:
     def _apply(self, url: str, batch: _Batch, last: int) -> None:
         now = self.clock()
         with self.store.writing() as session:
-            for stored, change in self._publish(session, batch, now):
-                if change is not None:
-                    session.merge(
-                        CatalogueOrigin(entry_id=stored.id, peer_url=url, received_at=now)
-                    )
+            learnt = [stored.id for stored, change in self._publish(session, batch, now) if change]
+            if learnt:
+                # One delete and one insert for the page, not a lookup per entry.
+                session.execute(delete(CatalogueOrigin).where(CatalogueOrigin.entry_id.in_(learnt)))
+                session.add_all(
+                    CatalogueOrigin(entry_id=entry_id, peer_url=url, received_at=now)
+                    for entry_id in learnt
+                )
             for entry_id, kind in batch.removals:
                 entry = session.scalar(select(CatalogueEntry).where(CatalogueEntry.id == entry_id))
                 origin = session.get(CatalogueOrigin, entry_id)
