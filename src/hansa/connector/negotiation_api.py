@@ -11,6 +11,7 @@ Provider, under ``{base}/dsp/2025-1``::
 
 Consumer, under its callback address ``{base}/dsp/2025-1/callback``::
 
+    POST /negotiations/offers                          ContractOfferMessage (initial) -> 201
     GET  /negotiations/{consumerPid}
     POST /negotiations/{consumerPid}/offers | /agreement | /events | /termination
 
@@ -143,8 +144,17 @@ def _receive(
 ) -> JSONResponse:
     caller = require_dsp_caller(request, authorization)
     service = _service(request, body)
+    claims = caller if isinstance(caller, IdTokenClaims) else None
     return _answer(
-        service.receive(caller.did, role, pid, body, path=request.url.path, expected_type=kind)
+        service.receive(
+            caller.did,
+            role,
+            pid,
+            body,
+            path=request.url.path,
+            expected_type=kind,
+            id_token=claims,
+        )
     )
 
 
@@ -152,7 +162,9 @@ def _receive(
 
 
 @provider_router.post("/negotiations/request", status_code=201, summary="Request an offer")
-def request_contract(request: Request, authorization: Authorization, body: Message) -> JSONResponse:
+def request_contract(
+    request: Request, body: Message, authorization: Authorization = None
+) -> JSONResponse:
     caller = require_dsp_caller(request, authorization)
     service = _service(request, body)
     claims = caller if isinstance(caller, IdTokenClaims) else None
@@ -160,21 +172,23 @@ def request_contract(request: Request, authorization: Authorization, body: Messa
 
 
 @provider_router.get("/negotiations/{pid}", summary="A negotiation (provider side)")
-def get_as_provider(request: Request, authorization: Authorization, pid: str) -> JSONResponse:
+def get_as_provider(
+    request: Request, pid: str, authorization: Authorization = None
+) -> JSONResponse:
     caller = require_dsp_caller(request, authorization)
     return JSONResponse(_service(request).get(caller.did, "provider", pid))
 
 
 @provider_router.post("/negotiations/{pid}/request", summary="Counter-offer of the consumer")
 def counter_request(
-    request: Request, authorization: Authorization, pid: str, body: Message
+    request: Request, pid: str, body: Message, authorization: Authorization = None
 ) -> JSONResponse:
     return _receive(request, authorization, "provider", pid, body, "ContractRequestMessage")
 
 
 @provider_router.post("/negotiations/{pid}/events", summary="The consumer accepts an offer")
 def provider_event(
-    request: Request, authorization: Authorization, pid: str, body: Message
+    request: Request, pid: str, body: Message, authorization: Authorization = None
 ) -> JSONResponse:
     return _receive(
         request, authorization, "provider", pid, body, "ContractNegotiationEventMessage"
@@ -183,7 +197,7 @@ def provider_event(
 
 @provider_router.post("/negotiations/{pid}/agreement/verification", summary="Verification")
 def verification(
-    request: Request, authorization: Authorization, pid: str, body: Message
+    request: Request, pid: str, body: Message, authorization: Authorization = None
 ) -> JSONResponse:
     return _receive(
         request, authorization, "provider", pid, body, "ContractAgreementVerificationMessage"
@@ -192,7 +206,7 @@ def verification(
 
 @provider_router.post("/negotiations/{pid}/termination", summary="The consumer terminates")
 def provider_termination(
-    request: Request, authorization: Authorization, pid: str, body: Message
+    request: Request, pid: str, body: Message, authorization: Authorization = None
 ) -> JSONResponse:
     return _receive(
         request, authorization, "provider", pid, body, "ContractNegotiationTerminationMessage"
@@ -203,26 +217,41 @@ def provider_termination(
 
 
 @consumer_router.get("/negotiations/{pid}", summary="A negotiation (consumer side)")
-def get_as_consumer(request: Request, authorization: Authorization, pid: str) -> JSONResponse:
+def get_as_consumer(
+    request: Request, pid: str, authorization: Authorization = None
+) -> JSONResponse:
     caller = require_dsp_caller(request, authorization)
     return JSONResponse(_service(request).get(caller.did, "consumer", pid))
 
 
+@consumer_router.post(
+    "/negotiations/offers", status_code=201, summary="A provider offers a contract (initial)"
+)
+def initial_offer(
+    request: Request, body: Message, authorization: Authorization = None
+) -> JSONResponse:
+    caller = require_dsp_caller(request, authorization)
+    service = _service(request, body)
+    return _answer(service.receive_offer(caller.did, body, path=request.url.path))
+
+
 @consumer_router.post("/negotiations/{pid}/offers", summary="Counter-offer of the provider")
-def offers(request: Request, authorization: Authorization, pid: str, body: Message) -> JSONResponse:
+def offers(
+    request: Request, pid: str, body: Message, authorization: Authorization = None
+) -> JSONResponse:
     return _receive(request, authorization, "consumer", pid, body, "ContractOfferMessage")
 
 
 @consumer_router.post("/negotiations/{pid}/agreement", summary="The provider's agreement")
 def agreement(
-    request: Request, authorization: Authorization, pid: str, body: Message
+    request: Request, pid: str, body: Message, authorization: Authorization = None
 ) -> JSONResponse:
     return _receive(request, authorization, "consumer", pid, body, "ContractAgreementMessage")
 
 
 @consumer_router.post("/negotiations/{pid}/events", summary="The provider finalizes")
 def consumer_event(
-    request: Request, authorization: Authorization, pid: str, body: Message
+    request: Request, pid: str, body: Message, authorization: Authorization = None
 ) -> JSONResponse:
     return _receive(
         request, authorization, "consumer", pid, body, "ContractNegotiationEventMessage"
@@ -231,7 +260,7 @@ def consumer_event(
 
 @consumer_router.post("/negotiations/{pid}/termination", summary="The provider terminates")
 def consumer_termination(
-    request: Request, authorization: Authorization, pid: str, body: Message
+    request: Request, pid: str, body: Message, authorization: Authorization = None
 ) -> JSONResponse:
     return _receive(
         request, authorization, "consumer", pid, body, "ContractNegotiationTerminationMessage"

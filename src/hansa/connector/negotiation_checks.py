@@ -31,6 +31,7 @@ from hansa.connector.process_models import ContractNegotiationRecord as Record
 from hansa.errors import BadRequest, Forbidden, HansaError, NotFound
 from hansa.fetch_guard import classify_address
 from hansa.policy import EvaluationContext, EvaluationRequest, evaluate, parse_policy
+from hansa.policy.errors import PolicyError
 
 
 def check_callback_address(url: Any, *, allow_loopback: bool, allow_private: bool) -> str:
@@ -104,16 +105,44 @@ def published_offer(
     return published.asset_id, policy
 
 
+def published_offer_json(assets: AssetService | None, offer_id: str) -> dict[str, Any]:
+    """One of our published offers as an ``Offer`` with its ``target`` (``offer_unknown``)."""
+    unknown = BadRequest(
+        f"this node publishes no offer {offer_id!r}",
+        code="negotiation.offer_unknown",
+        pointer="/offerId",
+    )
+    if assets is None:
+        raise unknown
+    try:
+        published = assets.get_offer(offer_id)
+        offered = assets.offered_asset(published.asset_id)
+    except NotFound:
+        raise unknown from None
+    policy = next(p for o, p in offered.offers if o.id == offer_id)
+    return {**offer_json(offer_id, policy.document), "target": published.asset_id}
+
+
 def policy_refusal(
     claims_client: CredentialServiceClient | None,
     caller_did: str,
     id_token: IdTokenClaims | None,
     asset_id: str,
-    policy: StoredPolicy,
+    policy: Mapping[str, Any],
     now: datetime,
 ) -> HansaError | None:
-    """Why the consumer may not have the offer, or None when its policy allows it."""
-    parsed = parse_policy(policy.document)
+    """Why the consumer may not have the offer, or None when ``policy`` allows it.
+
+    ``policy`` is a stored ODRL policy or the offer on the table (an ``Offer``).
+    """
+    try:
+        parsed = parse_policy(policy)
+    except PolicyError as exc:
+        return Forbidden(
+            f"the offer's policy cannot be evaluated: {exc.detail}",
+            code="negotiation.policy_not_satisfied",
+            cause=exc.code,
+        )
     scopes = scopes_for_policy(parsed)
     credentials: list[dict[str, Any]] = []
     if scopes:
@@ -179,4 +208,10 @@ def negotiation_view(record: Record) -> dict[str, Any]:
     }
 
 
-__all__ = ["check_callback_address", "negotiation_view", "policy_refusal", "published_offer"]
+__all__ = [
+    "check_callback_address",
+    "negotiation_view",
+    "policy_refusal",
+    "published_offer",
+    "published_offer_json",
+]

@@ -3,6 +3,10 @@
 POST /management/negotiations              start one as consumer: {providerAddress, providerDid?,
                                            offer? | offerId}; the offer is looked up in the
                                            provider's catalog when only its id is given
+POST /management/negotiations/offers       start one as provider: {consumerAddress, consumerDid?,
+                                           offer? | offerId}; the consumer's address takes its
+                                           negotiation messages (a Hansa node's base URL is
+                                           completed with /dsp/2025-1/callback)
 GET  /management/negotiations              newest first (?state=FINALIZED)
 GET  /management/negotiations/{id}         one, with its state history and agreement;
                                            ?waitFor=FINALIZED,TERMINATED answers once it
@@ -15,14 +19,16 @@ POST /management/ping                      an echo (the benchmark's bare round t
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from hansa.connector.catalog import DSP_BASE_PATH
+from hansa.connector.negotiation_checks import published_offer_json
 from hansa.connector.negotiation_lookup import find_offer
-from hansa.connector.negotiations import NegotiationService
+from hansa.connector.negotiations import CALLBACK_PATH, NegotiationService
 from hansa.errors import BadRequest, ConfigurationError
 from hansa.identity.did import did_web_from_url
 from hansa.web import AdminAuth, json_depth
@@ -43,6 +49,18 @@ class StartNegotiation(_Strict):
     offer_id: str | None = Field(None, description="an offer @id from the provider's catalog")
     offer: dict[str, Any] | None = Field(
         None, description="the offer as the catalog shows it, with target = the dataset @id"
+    )
+
+
+class OfferNegotiation(_Strict):
+    consumer_address: str = Field(
+        description="where the consumer takes negotiation messages, e.g. "
+        "https://consumer.example/dsp/2025-1/callback (a bare base URL is completed)"
+    )
+    consumer_did: str | None = Field(None, description="default: did:web of the address")
+    offer_id: str | None = Field(None, description="one of this node's published offers")
+    offer: dict[str, Any] | None = Field(
+        None, description="the offer, with target = the dataset @id it is for"
     )
 
 
@@ -84,6 +102,31 @@ def start(request: Request, body: StartNegotiation) -> dict[str, Any]:
         offer = find_offer(node.http, node.sts, address, did, body.offer_id)
     json_depth(offer, request.app.state.settings.api.max_json_depth)
     return service.start(provider_address=address, provider_did=did, offer=offer)
+
+
+def consumer_address(address: str) -> str:
+    """A consumer's address for negotiation messages; a bare base URL gets Hansa's callback."""
+    address = address.rstrip("/")
+    return address if urlsplit(address).path.strip("/") else address + CALLBACK_PATH
+
+
+@router.post("/negotiations/offers", status_code=201, summary="Offer a contract to a consumer")
+def offer(request: Request, body: OfferNegotiation) -> dict[str, Any]:
+    service = _service(request)
+    address = consumer_address(body.consumer_address)
+    parts = urlsplit(address)
+    did = body.consumer_did or did_web_from_url(f"{parts.scheme}://{parts.netloc}")
+    terms = body.offer
+    if terms is None:
+        if body.offer_id is None:
+            raise BadRequest(
+                "name the offer: offerId (one of this node's offers) or offer",
+                code="negotiation.offer_missing",
+                pointer="/offerId",
+            )
+        terms = published_offer_json(request.app.state.node.assets, body.offer_id)
+    json_depth(terms, request.app.state.settings.api.max_json_depth)
+    return service.offer(consumer_address=address, consumer_did=did, offer=terms)
 
 
 @router.get("/negotiations", summary="Negotiations, newest first")

@@ -103,6 +103,14 @@ def _new_pid() -> str:
     return f"urn:uuid:{uuid.uuid4()}"
 
 
+def _scopes(offer: Mapping[str, Any]) -> list[str]:
+    """The DCP scopes of the claims an offer's policy reads (granted with our message)."""
+    try:
+        return scopes_for_policy(parse_policy(offer))
+    except PolicyError:
+        return []  # the provider reads its own copy of the policy and will say why
+
+
 class NegotiationService:
     """Both sides of contract negotiation for one node; see the module docstring."""
 
@@ -190,11 +198,12 @@ class NegotiationService:
         """Move the state for a message we send and put the message in the outbox."""
         kind = negotiation_message_kind(body)
         self._move(record, kind, record.role)  # type: ignore[arg-type]
-        initial = kind == CONTRACT_REQUEST and "callbackAddress" in body
+        # Only an initiating request (consumer) or offer (provider) carries a callbackAddress.
+        initial = "callbackAddress" in body
         if record.role == "consumer":
             path = "/negotiations/request" if initial else _TO_PROVIDER[kind]
         else:
-            path = _TO_CONSUMER[kind]
+            path = "/negotiations/offers" if initial else _TO_CONSUMER[kind]
         if not initial and record.counterparty_pid is None:
             raise Conflict(
                 "the provider has not answered the request yet (its pid is unknown); try again",
@@ -266,7 +275,9 @@ class NegotiationService:
         digest = message_digest(path, body)
         offer = body["offer"]
         asset_id, policy = published_offer(self._assets, caller_did, offer)
-        denial = policy_refusal(self._claims, caller_did, id_token, asset_id, policy, self._clock())
+        denial = policy_refusal(
+            self._claims, caller_did, id_token, asset_id, policy.document, self._clock()
+        )
         record = Record(
             id=_new_pid(),
             role="provider",
@@ -327,15 +338,90 @@ class NegotiationService:
             raise denial
         return answer
 
+    # --- consumer: an offer that starts a negotiation ------------------------------------
+
+    def receive_offer(self, caller_did: str, body: Any, *, path: str) -> Answer:
+        """``POST {callback}/negotiations/offers``: a provider offers us a contract (201).
+
+        The negotiation waits in OFFERED for our operator (accept, request, terminate):
+        nothing was asked for, so nothing is accepted automatically.
+        """
+        validate_message(body, expected_type="ContractOfferMessage")
+        if "consumerPid" in body:
+            raise BadRequest(
+                "an initiating ContractOfferMessage has no consumerPid; send counter-offers to "
+                "{callback}/negotiations/{consumerPid}/offers",
+                code="negotiation.unexpected_consumer_pid",
+                pointer="/consumerPid",
+            )
+        callback = check_callback_address(
+            body.get("callbackAddress"),
+            allow_loopback=self._allow_loopback,
+            allow_private=self._allow_private,
+        )
+        offer = body["offer"]  # with its target: the schema requires it
+        digest = message_digest(path, body)
+        record = Record(
+            id=_new_pid(),
+            role="consumer",
+            state="",
+            counterparty_did=caller_did,
+            counterparty_pid=body["providerPid"],
+            counterparty_address=callback,
+            offer_id=offer.get("@id"),
+            dataset_id=offer["target"],
+            offer=dict(offer),
+            history=[],
+        )
+        try:
+            with transaction(self._sessions) as session:
+                session.add(record)
+                self._move(record, CONTRACT_OFFER, "provider")
+                answer: Answer = (201, self._ack(record))
+                remember_processed(
+                    session,
+                    sender=caller_did,
+                    digest=digest,
+                    process_id=record.id,
+                    status_code=answer[0],
+                    response=answer[1],
+                )
+        except IntegrityError:
+            with self._sessions() as session:
+                done = already_processed(session, caller_did, digest)
+            if done is not None:
+                return done  # the same offer again: answered as the first time
+            raise Conflict(
+                f"a negotiation with providerPid {body['providerPid']!r} exists already; "
+                "use a new providerPid for a new negotiation",
+                code="negotiation.provider_pid_taken",
+                pointer="/providerPid",
+            ) from None
+        self._committed(session, record)
+        return answer
+
     # --- both sides: messages on an existing negotiation --------------------------------
 
     def receive(
-        self, caller_did: str, role: Party, pid: str, body: Any, *, path: str, expected_type: str
+        self,
+        caller_did: str,
+        role: Party,
+        pid: str,
+        body: Any,
+        *,
+        path: str,
+        expected_type: str,
+        id_token: IdTokenClaims | None = None,
     ) -> Answer:
-        """A message on negotiation ``pid`` where we play ``role`` (200 + ContractNegotiation)."""
+        """A message on negotiation ``pid`` where we play ``role`` (200 + ContractNegotiation).
+
+        A consumer accepting our offer is checked against the offer's policy first, with the
+        claims its token lets us read (403 ``negotiation.policy_not_satisfied``, TERMINATED).
+        """
         validate_message(body, expected_type=expected_type)
         kind = negotiation_message_kind(body)
         digest = message_digest(path, body)
+        denial = self._acceptance_refusal(caller_did, role, pid, kind, id_token)
         try:
             with transaction(self._sessions) as session:
                 record = self._lock(session, pid, role)
@@ -353,16 +439,21 @@ class NegotiationService:
                     if done is not None:
                         return done
                     raise
+                if denial is not None:
+                    record.error_code, record.error_reason = denial.code, denial.detail
+                    self._move(record, NEGOTIATION_TERMINATION, "provider")
+                    denial.extra.update(**self._pids_camel(record))
                 answer: Answer = (200, self._ack(record))
-                self._react(session, record, kind, body)
-                remember_processed(
-                    session,
-                    sender=caller_did,
-                    digest=digest,
-                    process_id=record.id,
-                    status_code=answer[0],
-                    response=answer[1],
-                )
+                if denial is None:
+                    self._react(session, record, kind, body)
+                    remember_processed(
+                        session,
+                        sender=caller_did,
+                        digest=digest,
+                        process_id=record.id,
+                        status_code=answer[0],
+                        response=answer[1],
+                    )
         except IntegrityError:
             # Applied before, and the state came back to where it allows the message again:
             # the processed-message log refuses the second effect; answer as the first time.
@@ -372,7 +463,34 @@ class NegotiationService:
                 raise
             return done
         self._committed(session, record)
+        if denial is not None:
+            raise denial
         return answer
+
+    def _acceptance_refusal(
+        self,
+        caller_did: str,
+        role: Party,
+        pid: str,
+        kind: str,
+        id_token: IdTokenClaims | None,
+    ) -> HansaError | None:
+        """Why a consumer may not accept our offer on ``pid`` (None: it may, or not our turn).
+
+        Read before the transaction: the claims come over HTTPS from the consumer.
+        """
+        if role != "provider" or kind != EVENT_ACCEPTED or not self.auto_accept:
+            return None
+        with self._sessions() as session:
+            record = session.get(Record, pid)
+            if record is None or record.role != "provider" or record.counterparty_did != caller_did:
+                return None  # the transaction answers 404
+            offer, target = dict(record.offer), record.dataset_id or ""
+        return policy_refusal(self._claims, caller_did, id_token, target, offer, self._clock())
+
+    def _pids_camel(self, record: Record) -> dict[str, str]:
+        pids = self._pids(record)
+        return {"providerPid": pids["provider_pid"], "consumerPid": pids["consumer_pid"]}
 
     def _check_pids(self, record: Record, body: Mapping[str, Any]) -> None:
         ours, theirs = (
@@ -410,7 +528,7 @@ class NegotiationService:
                 and self.auto_accept
                 and self._requested(record, record.offer)
             ):
-                self._send(session, record, self._event(record, "ACCEPTED"))
+                self._accept(session, record)
                 return True
             if kind == CONTRACT_AGREEMENT:
                 agreement = dict(body["agreement"])
@@ -439,6 +557,10 @@ class NegotiationService:
             self._agree(session, record)
             return True
         return False
+
+    def _accept(self, session: Session, record: Record) -> None:
+        """Consumer: accept the offer, letting the provider read the claims its policy needs."""
+        self._send(session, record, self._event(record, "ACCEPTED"), _scopes(record.offer))
 
     def _event(self, record: Record, event: Any) -> dict[str, Any]:
         return dsp.contract_negotiation_event_message(**self._pids(record), event_type=event)
@@ -505,13 +627,63 @@ class NegotiationService:
         body = dsp.contract_request_message(
             consumer_pid=record.id, offer=offer, callback_address=self.callback_url
         )
-        try:
-            scopes = scopes_for_policy(parse_policy(offer))
-        except PolicyError:
-            scopes = []  # the provider reads its own copy of the policy and will say why
         with transaction(self._sessions) as session:
             session.add(record)
-            self._send(session, record, body, scopes)
+            self._send(session, record, body, _scopes(offer))
+        self._committed(session, record)
+        return negotiation_view(record)
+
+    def offer(
+        self, *, consumer_address: str, consumer_did: str, offer: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Provider: offer ``offer`` (on one of our datasets) to a consumer; OFFERED.
+
+        ``consumer_address`` is where the consumer takes negotiation messages (a Hansa
+        node's is ``{base}/dsp/2025-1/callback``); the offer goes to its
+        ``/negotiations/offers``. When the consumer accepts, its claims are checked
+        against the offer's policy before we agree.
+        """
+        target = offer.get("target")
+        if not isinstance(target, str) or not isinstance(offer.get("@id"), str):
+            raise BadRequest(
+                "the offer needs its @id and its target (the dataset @id it is for)",
+                code="negotiation.offer_incomplete",
+                pointer="/offer",
+            )
+        if self._assets is None:
+            raise Conflict("this node offers no datasets", code="negotiation.offer_unknown")
+        try:
+            self._assets.offered_asset(target)
+            parse_policy(offer)
+        except NotFound:
+            raise BadRequest(
+                f"{target!r} is not one of this node's offered datasets",
+                code="negotiation.offer_unknown",
+                pointer="/offer/target",
+            ) from None
+        except PolicyError as exc:
+            raise BadRequest(
+                f"the offer is not a policy this node can evaluate: {exc.detail}",
+                code="negotiation.offer_invalid",
+                pointer="/offer",
+            ) from exc
+        record = Record(
+            id=_new_pid(),
+            role="provider",
+            state="",
+            counterparty_did=consumer_did,
+            counterparty_address=consumer_address.rstrip("/"),
+            offer_id=offer["@id"],
+            dataset_id=target,
+            offer=dict(offer),
+            history=[],
+        )
+        body = dsp.contract_offer_message(
+            provider_pid=record.id, offer=offer, callback_address=self.endpoint_url
+        )
+        with transaction(self._sessions) as session:
+            session.add(record)
+            self._send(session, record, body)
         self._committed(session, record)
         return negotiation_view(record)
 
@@ -537,7 +709,7 @@ class NegotiationService:
             elif action == "finalize":
                 self._send(session, record, self._event(record, "FINALIZED"))
             elif action == "accept":
-                self._send(session, record, self._event(record, "ACCEPTED"))
+                self._accept(session, record)
             elif action in ("offer", "request") and offer is not None:
                 record.offer = dict(offer)
                 if action == "offer":
@@ -587,19 +759,25 @@ class NegotiationService:
             message.target_url, message.body, headers={"Authorization": f"Bearer {token}"}
         )
         answer = response.json() if response.content.strip() else None
-        provider_pid = answer.get("providerPid") if isinstance(answer, dict) else None
-        if message.message_type == "ContractRequestMessage" and isinstance(provider_pid, str):
-            # One conditional statement: the provider's agreement may have named its pid
+        # An initiating request (offer) learns the provider's (consumer's) pid from the answer.
+        role, key = (
+            ("consumer", "providerPid")
+            if message.message_type == "ContractRequestMessage"
+            else ("provider", "consumerPid")
+        )
+        their_pid = answer.get(key) if isinstance(answer, dict) else None
+        if "callbackAddress" in message.body and isinstance(their_pid, str):
+            # One conditional statement: their next message may have named their pid
             # already (it can arrive before this answer), and then it stays as it is.
             with transaction(self._sessions) as session:
                 session.execute(
                     update(Record)
                     .where(
                         Record.id == message.process_id,
-                        Record.role == "consumer",
+                        Record.role == role,
                         Record.counterparty_pid.is_(None),
                     )
-                    .values(counterparty_pid=provider_pid)
+                    .values(counterparty_pid=their_pid)
                     .execution_options(synchronize_session=False)
                 )
         return answer
