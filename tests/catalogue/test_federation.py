@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from catalogue_factories import ADMIN_KEY, Federation, Party
+from catalogue_factories import ADMIN_KEY, NOW, Federation, Party, offering
 from federation_fixtures import CatalogueNode, Clock, Follower, open_node, publish
 
 from hansa.node import Node
@@ -143,3 +144,26 @@ def test_a_cursor_past_the_feed_is_refused_and_the_follower_starts_over(
     sync_round(b)
     assert b.peers.peers()[0]["cursor"] == 1
     assert b.total() == 1
+
+
+def test_a_version_published_locally_is_no_longer_the_peers_to_delete(
+    ring: tuple[CatalogueNode, CatalogueNode, CatalogueNode],
+) -> None:
+    a, b, _ = ring
+    provider = a.federation.party("acme")
+    subject = f"{provider.did}:offerings:weather"
+    entry_id, _ = publish(
+        a, provider, "Weather v1", subject=subject, valid_from=NOW - timedelta(hours=2)
+    )
+    sync_round(b)
+    assert httpx.get(f"{b.url}/catalogue/changes").json()["changes"][0]["origin"] == a.url
+    # The provider publishes a newer version at B directly (labelled by A, trusted at B).
+    token = provider.sign(
+        offering(provider, "Weather v2", subject=subject, valid_from=NOW - timedelta(hours=1))
+    )
+    _, label = a.federation.label([token])
+    b.catalogue.ingest_presentation(provider.present([token, label], b.catalogue.node_did))
+    a.catalogue.delete(entry_id, None)
+    sync_round(b)
+    assert b.catalogue.entry(entry_id)["name"] == "Weather v2"
+    assert httpx.get(f"{b.url}/catalogue/changes").json()["changes"][-1]["origin"] is None

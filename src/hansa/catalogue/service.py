@@ -17,13 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hansa.catalogue.fts import full_text_index_for
 from hansa.catalogue.ingest import Publication, plan_publications
 from hansa.catalogue.models import CatalogueEntry
 from hansa.catalogue.offering import GX, HANSA, SCHEMA, project
+from hansa.catalogue.peer_models import CatalogueOrigin
 from hansa.catalogue.rdf_index import RdfProjection
 from hansa.catalogue.search import MAX_OFFSET, CursorCodec, SearchQuery
 from hansa.catalogue.sparql import SparqlResult, SparqlRunner
@@ -281,6 +282,13 @@ class CatalogueService:
                 published.append(
                     Published(entry.id, entry.subject, entry.kind, change or "unchanged", entry.seq)
                 )
+            # A version published here is this catalogue's own, whoever it was learnt from
+            # before: the peer it came from no longer deletes or revokes it.
+            changed = [p.id for p in published if p.change != "unchanged"]
+            if changed:
+                session.execute(
+                    delete(CatalogueOrigin).where(CatalogueOrigin.entry_id.in_(changed))
+                )
         self.sync_rdf()
         return published
 
@@ -299,6 +307,7 @@ class CatalogueService:
                     f"you have no catalogue entry {entry_id}", code="catalogue.entry_not_found"
                 )
             seq = self.store.remove(session, entry, _now())
+            session.execute(delete(CatalogueOrigin).where(CatalogueOrigin.entry_id == entry.id))
             change = Change(seq, entry.id, entry.subject, "delete", entry.credential_id, _now())
         self.sync_rdf()
         return change
