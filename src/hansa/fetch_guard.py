@@ -152,15 +152,43 @@ def _clamp(timeout: float | None) -> float | None:
     return timeout if budget is None else budget.clamp(timeout)
 
 
+def _gather(sock: socket.socket, first: bytes, max_bytes: int) -> bytes:
+    """``first`` and whatever more has already arrived, up to ``max_bytes``, without waiting.
+
+    TLS hands over one record (at most 16 KiB) per read, and every read costs a round
+    through the HTTP parser; a download would spend more time there than in decryption.
+    The stream's own ``read`` sets the socket's timeout again before it waits next.
+    """
+    pieces, size = [first], len(first)
+    sock.settimeout(0.0)
+    while size < max_bytes:
+        try:
+            piece = sock.recv(max_bytes - size)
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            break  # nothing more yet
+        except OSError:
+            break  # the next read reports it, after the data that did arrive
+        if not piece:
+            break  # the end: the next read sees it
+        pieces.append(piece)
+        size += len(piece)
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
 class _DeadlineStream(httpcore.NetworkStream):
     """A socket stream whose every wait ends at the request's deadline."""
 
     def __init__(self, inner: httpcore.NetworkStream, host: str) -> None:
         self._inner = inner
         self._host = host
+        socket_ = inner.get_extra_info("socket")
+        self._socket: socket.socket | None = socket_ if isinstance(socket_, socket.socket) else None
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _clamp(timeout))
+        data = self._inner.read(max_bytes, _clamp(timeout))
+        if not data or len(data) >= max_bytes or self._socket is None:
+            return data
+        return _gather(self._socket, data, max_bytes)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._inner.write(buffer, _clamp(timeout))
