@@ -22,7 +22,8 @@ from fastapi.security import HTTPAuthorizationCredentials
 from starlette.concurrency import run_in_threadpool
 
 from hansa.catalogue import dcat
-from hansa.catalogue.federation import CatalogueFederation, change_feed
+from hansa.catalogue.federation import CatalogueFederation
+from hansa.catalogue.feed import change_feed
 from hansa.catalogue.schemas import PeerRequest, PublishRequest
 from hansa.catalogue.search import FACETS, build_query
 from hansa.catalogue.service import CatalogueService

@@ -40,11 +40,13 @@ import httpx
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from hansa.catalogue.ingest import Publication
+from hansa.catalogue.feed import CARRYING, PeerChange, garbage, parse_page
+from hansa.catalogue.ingest import Publication, plan_publications
 from hansa.catalogue.models import CatalogueChange, CatalogueEntry
 from hansa.catalogue.peer_models import CatalogueOrigin, CataloguePeer
 from hansa.catalogue.service import CatalogueService
 from hansa.errors import BadRequest, Conflict, HansaError, NotFound, UpstreamError
+from hansa.identity.verifier import CredentialCheck
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +61,8 @@ MAX_PAGES_PER_ROUND = 100
 #: A failing peer's entries leave search after this, and are deleted after DROP_AFTER.
 HIDE_AFTER = timedelta(hours=1)
 DROP_AFTER = timedelta(days=7)
-#: Change kinds of a feed; ``hide``/``restore`` are a catalogue's own view of its peers.
-KINDS = frozenset({"insert", "supersede", "restore", "delete", "revoke", "expire", "hide"})
-_CARRYING = frozenset({"insert", "supersede", "restore"})
 #: Verification codes that say an entry is out of date by now, not that the peer lies.
 _SKIPPED = ("vc.expired", "vc.revoked", "vc.suspended", "vc.not_yet_valid")
-_MAX_TOKEN = 64 * 1024
 
 
 class PeerClient(Protocol):
@@ -84,119 +82,68 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _garbage(detail: str) -> UpstreamError:
-    return UpstreamError(detail, code="catalogue.peer_garbage")
+def plan_token_sets(
+    catalogue: CatalogueService, token_sets: Sequence[Sequence[str]], *, now: datetime | None = None
+) -> list[list[Publication] | HansaError]:
+    """:meth:`CatalogueService.plan_tokens` for many submissions
+    ``[credential, evidence..., label]``: each distinct token is verified once, each
+    signing key's chain checked once, and the submissions that share a label are checked
+    against it together (a peer's page holds whole batches of one label and one signer).
 
-
-# --- the feed a catalogue serves ------------------------------------------------------------
-
-
-def change_feed(catalogue: CatalogueService, since: int, limit: int) -> dict[str, Any]:
-    """One page of this catalogue's change feed with the originals of live entries.
-
-    An ``insert``/``supersede``/``restore`` carries ``originals`` when it is the entry's
-    latest change and the entry is active (a later change carries them otherwise).
+    Returns, per submission, its publications or the error that refused it.
     """
-    last = catalogue.store.last_seq()
-    if since > last:
-        raise BadRequest(
-            f"since={since} is past this feed's last change ({last}); read from 0 again "
-            "(the catalogue may have been rebuilt)",
-            code="catalogue.invalid_cursor",
-            pointer="query:since",
-        )
-    changes = catalogue.store.changes_since(since, limit)
-    ids = list({c.entry_id for c in changes})
-    with catalogue.store.sessions() as session:
-        entries = {
-            e.id: e
-            for e in session.scalars(select(CatalogueEntry).where(CatalogueEntry.id.in_(ids)))
-        }
-        origins = dict(
-            session.execute(
-                select(CatalogueOrigin.entry_id, CatalogueOrigin.peer_url).where(
-                    CatalogueOrigin.entry_id.in_(ids)
-                )
-            ).all()
-        )
-    items = []
-    for change in changes:
-        item = change.to_json()
-        item["origin"] = origins.get(change.entry_id)
-        entry = entries.get(change.entry_id)
-        if (
-            change.kind in _CARRYING
-            and entry is not None
-            and entry.seq == change.seq
-            and entry.state == "active"
-        ):
-            item["originals"] = {
-                "credential": entry.credential_token,
-                "label": entry.label_token,
-                "evidence": list(entry.evidence_tokens or []),
-            }
-        items.append(item)
-    return {"changes": items, "last": changes[-1].seq if changes else since}
+    verified: dict[str, CredentialCheck | HansaError] = {}
+    chains: dict[tuple[str, str], HansaError | None] = {}
 
+    def checks_of(tokens: Sequence[str]) -> list[CredentialCheck]:
+        checks = []
+        for token in tokens:
+            if token not in verified:
+                try:
+                    verified[token] = catalogue.verifier.verify_credential(token, now=now)
+                except HansaError as exc:
+                    verified[token] = exc
+            check = verified[token]
+            if isinstance(check, HansaError):
+                raise check
+            key = (check.verification_method, check.issuer)
+            if catalogue.require_x509 and key not in chains:
+                try:
+                    catalogue.verifier.verify_key_chain(*key, now or _now())
+                    chains[key] = None
+                except HansaError as exc:
+                    chains[key] = exc
+            failed = chains.get(key)
+            if failed is not None:
+                raise failed
+            checks.append(check)
+        return checks
 
-# --- reading a peer's page (pure) -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PeerChange:
-    seq: int
-    entry_id: str
-    kind: str
-    tokens: tuple[str, ...] = ()
-    """credential, evidence..., label (verification order); empty without originals."""
-
-
-def _token(value: Any, where: str) -> str:
-    if not isinstance(value, str) or value.count(".") != 2 or len(value) > _MAX_TOKEN:
-        raise _garbage(f"{where} is not a compact JWS of at most {_MAX_TOKEN} characters")
-    return value
-
-
-def parse_page(body: Any, cursor: int, limit: int) -> tuple[list[PeerChange], int]:
-    """Validate a peer's page: (changes, new cursor). ``catalogue.peer_garbage`` if it is bad."""
-    if not isinstance(body, dict) or not isinstance(body.get("changes"), list):
-        raise _garbage("the answer is not a change feed page ({'changes': [...], 'last': n})")
-    raw, last = body["changes"], body.get("last")
-    if len(raw) > limit:
-        raise _garbage(f"the page holds {len(raw)} changes; {limit} were asked for")
-    if not isinstance(last, int) or isinstance(last, bool):
-        raise _garbage("'last' is not an integer")
-    changes: list[PeerChange] = []
-    previous = cursor
-    for index, item in enumerate(raw):
-        where = f"changes[{index}]"
-        if not isinstance(item, dict):
-            raise _garbage(f"{where} is not an object")
-        seq, entry_id, kind = item.get("seq"), item.get("entry"), item.get("kind")
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq <= previous:
-            raise _garbage(f"{where}.seq must be an integer after {previous}, got {seq!r}")
-        if not isinstance(entry_id, str) or not 0 < len(entry_id) <= 64:
-            raise _garbage(f"{where}.entry must be an entry id")
-        if kind not in KINDS:
-            raise _garbage(f"{where}.kind {kind!r} is not one of {sorted(KINDS)}")
-        tokens: tuple[str, ...] = ()
-        originals = item.get("originals")
-        if originals is not None:
-            if not isinstance(originals, dict) or not isinstance(originals.get("evidence"), list):
-                raise _garbage(f"{where}.originals must hold credential, label and evidence")
-            evidence = originals["evidence"]
-            if len(evidence) > 16:
-                raise _garbage(f"{where}.originals.evidence holds more than 16 tokens")
-            tokens = (
-                _token(originals.get("credential"), f"{where}.originals.credential"),
-                *(_token(t, f"{where}.originals.evidence") for t in evidence),
-                _token(originals.get("label"), f"{where}.originals.label"),
+    def plan(tokens: Sequence[str]) -> list[Publication] | HansaError:
+        try:
+            return plan_publications(
+                checks_of(tokens), is_compliance_issuer=catalogue.is_compliance_issuer, holder=None
             )
-        changes.append(PeerChange(seq, entry_id, str(kind), tokens))
-        previous = seq
-    if last != (changes[-1].seq if changes else cursor):
-        raise _garbage(f"'last' is {last} but the page ends at {previous}")
-    return changes, last
+        except HansaError as exc:
+            return exc
+
+    results: list[list[Publication] | HansaError | None] = [None] * len(token_sets)
+    groups: dict[str, list[int]] = {}
+    for index, tokens in enumerate(token_sets):
+        groups.setdefault(tokens[-1] if tokens else "", []).append(index)
+    for label, members in groups.items():
+        firsts = [token_sets[i][0] for i in members if len(token_sets[i]) == 2]
+        together: list[Publication] | HansaError | None = None
+        if len(members) > 1 and len(firsts) == len(members) == len(set(firsts)):
+            together = plan([*firsts, label])
+        if isinstance(together, list) and len(together) == len(members):
+            by_token = {publication.token: publication for publication in together}
+            for i in members:
+                results[i] = [by_token[token_sets[i][0]]]
+            continue
+        for i in members:  # one by one: to say which of them is refused, and why
+            results[i] = plan(token_sets[i])
+    return [result for result in results if result is not None]
 
 
 # --- following peers ------------------------------------------------------------------------
@@ -382,7 +329,7 @@ class CatalogueFederation:
     def _verify(self, url: str, changes: Sequence[PeerChange]) -> _Batch:
         """Judge a page before anything of it is written (raises on the first bad entry)."""
         batch = _Batch()
-        carrying = [c for c in changes if c.kind in _CARRYING and c.tokens]
+        carrying = [c for c in changes if c.kind in CARRYING and c.tokens]
         held: dict[str, tuple[str, str]] = {}
         with self.store.sessions() as session:
             if carrying:
@@ -399,13 +346,13 @@ class CatalogueFederation:
         for change in changes:
             if change.kind in ("delete", "revoke", "expire"):
                 batch.removals.append((change.entry_id, change.kind))
-            elif change.kind not in _CARRYING or not change.tokens:
+            elif change.kind not in CARRYING or not change.tokens:
                 continue  # superseded since, or the peer's own view (hide)
             elif held.get(change.entry_id) == (change.tokens[0], change.tokens[-1]):
                 batch.skipped += 1  # the same credential and label: already here
             else:
                 to_verify.append(change)
-        planned = self.catalogue.plan_token_sets([c.tokens for c in to_verify], now=now)
+        planned = plan_token_sets(self.catalogue, [c.tokens for c in to_verify], now=now)
         for change, result in zip(to_verify, planned, strict=True):
             if isinstance(result, HansaError):
                 if result.code.startswith(_SKIPPED):
@@ -418,7 +365,7 @@ class CatalogueFederation:
                     reason=result.code,
                 )
             if len(result) != 1:
-                raise _garbage(f"change {change.seq} of {url} carries {len(result)} entries")
+                raise garbage(f"change {change.seq} of {url} carries {len(result)} entries")
             batch.publications.append((change.entry_id, result[0]))
         return batch
 
@@ -589,10 +536,8 @@ __all__ = [
     "HIDE_AFTER",
     "SYNC_INTERVAL_SECONDS",
     "CatalogueFederation",
-    "PeerChange",
     "SyncReport",
-    "change_feed",
     "normalise_url",
-    "parse_page",
+    "plan_token_sets",
     "sync_forever",
 ]

@@ -192,69 +192,6 @@ class CatalogueService:
         )
         return self._publish(plan, now)
 
-    def plan_token_sets(
-        self, token_sets: Sequence[Sequence[str]], *, now: datetime | None = None
-    ) -> list[list[Publication] | HansaError]:
-        """:meth:`plan_tokens` for many submissions ``[credential, evidence..., label]``:
-        each distinct token is verified once, each signing key's chain checked once, and the
-        submissions that share a label are checked against it together (a peer's page holds
-        whole batches of one label and one signer).
-
-        Returns, per submission, its publications or the error that refused it.
-        """
-        verified: dict[str, CredentialCheck | HansaError] = {}
-        chains: dict[tuple[str, str], HansaError | None] = {}
-
-        def checks_of(tokens: Sequence[str]) -> list[CredentialCheck]:
-            checks = []
-            for token in tokens:
-                if token not in verified:
-                    try:
-                        verified[token] = self.verifier.verify_credential(token, now=now)
-                    except HansaError as exc:
-                        verified[token] = exc
-                check = verified[token]
-                if isinstance(check, HansaError):
-                    raise check
-                key = (check.verification_method, check.issuer)
-                if self.require_x509 and key not in chains:
-                    try:
-                        self.verifier.verify_key_chain(*key, now or _now())
-                        chains[key] = None
-                    except HansaError as exc:
-                        chains[key] = exc
-                failed = chains.get(key)
-                if failed is not None:
-                    raise failed
-                checks.append(check)
-            return checks
-
-        def plan(tokens: Sequence[str]) -> list[Publication] | HansaError:
-            try:
-                return plan_publications(
-                    checks_of(tokens), is_compliance_issuer=self.is_compliance_issuer, holder=None
-                )
-            except HansaError as exc:
-                return exc
-
-        results: list[list[Publication] | HansaError | None] = [None] * len(token_sets)
-        groups: dict[str, list[int]] = {}
-        for index, tokens in enumerate(token_sets):
-            groups.setdefault(tokens[-1] if tokens else "", []).append(index)
-        for label, members in groups.items():
-            firsts = [token_sets[i][0] for i in members if len(token_sets[i]) == 2]
-            together: list[Publication] | HansaError | None = None
-            if len(members) > 1 and len(firsts) == len(members) == len(set(firsts)):
-                together = plan([*firsts, label])
-            if isinstance(together, list) and len(together) == len(members):
-                by_token = {publication.token: publication for publication in together}
-                for i in members:
-                    results[i] = [by_token[token_sets[i][0]]]
-                continue
-            for i in members:  # one by one: to say which of them is refused, and why
-                results[i] = plan(token_sets[i])
-        return [result for result in results if result is not None]
-
     def _check_chains(self, checks: Sequence[CredentialCheck], now: datetime | None) -> None:
         """Require each signing key to chain to a trusted root: once per key and submission
         (a provider's fifty offerings are signed with one key, its chain is checked once)."""
