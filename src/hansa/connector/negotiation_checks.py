@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from hansa.connector.assets import AssetService, StoredPolicy
+from hansa.connector.assets import AssetService, OfferedAsset, StoredPolicy
 from hansa.connector.catalog import visible_offers
 from hansa.connector.credential_service import CredentialServiceClient
 from hansa.connector.dcp import IdTokenClaims
@@ -71,6 +71,18 @@ def check_callback_address(url: Any, *, allow_loopback: bool, allow_private: boo
     return url.rstrip("/")
 
 
+def _offered_with(assets: AssetService, offer_id: str, target: Any) -> OfferedAsset:
+    """The dataset that publishes ``offer_id``: the offer's target first (one lookup)."""
+    if isinstance(target, str):
+        try:
+            offered = assets.offered_asset(target)
+        except NotFound:
+            offered = None
+        if offered is not None and any(o.id == offer_id for o, _ in offered.offers):
+            return offered
+    return assets.offered_asset(assets.get_offer(offer_id).asset_id)
+
+
 def published_offer(
     assets: AssetService | None, caller_did: str, offer: Mapping[str, Any]
 ) -> tuple[str, StoredPolicy]:
@@ -85,24 +97,24 @@ def published_offer(
     if assets is None or not isinstance(offer_id, str):
         raise unknown
     try:
-        published = assets.get_offer(offer_id)
-        offered = assets.offered_asset(published.asset_id)
+        offered = _offered_with(assets, offer_id, target)
     except NotFound:
         raise unknown from None
+    published_asset = offered.asset.id
     visible = {o.id: p for o, p in visible_offers(offered, caller_did)}
     if offer_id not in visible:
         raise unknown
     policy = visible[offer_id]
-    if target not in (None, published.asset_id) or not same_terms(
+    if target not in (None, published_asset) or not same_terms(
         offer, offer_json(offer_id, policy.document)
     ):
         raise BadRequest(
             f"the offer differs from the published offer {offer_id!r} (its rules or its "
-            f"target {published.asset_id!r}); request it as the catalog shows it",
+            f"target {published_asset!r}); request it as the catalog shows it",
             code="negotiation.offer_mismatch",
             pointer="/offer",
         )
-    return published.asset_id, policy
+    return published_asset, policy
 
 
 def published_offer_json(assets: AssetService | None, offer_id: str) -> dict[str, Any]:

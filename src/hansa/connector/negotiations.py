@@ -758,29 +758,32 @@ class NegotiationService:
         response = self._http.post_json(
             message.target_url, message.body, headers={"Authorization": f"Bearer {token}"}
         )
-        answer = response.json() if response.content.strip() else None
-        # An initiating request (offer) learns the provider's (consumer's) pid from the answer.
+        return response.json() if response.content.strip() else None
+
+    def apply_answer(self, session: Session, message: OutboundMessage, answer: Any) -> None:
+        """In the outbox's "delivered" transaction: an initiating request (offer) learns the
+        provider's (consumer's) pid from the answer."""
+        if "callbackAddress" not in message.body or not isinstance(answer, dict):
+            return
         role, key = (
             ("consumer", "providerPid")
             if message.message_type == "ContractRequestMessage"
             else ("provider", "consumerPid")
         )
-        their_pid = answer.get(key) if isinstance(answer, dict) else None
-        if "callbackAddress" in message.body and isinstance(their_pid, str):
-            # One conditional statement: their next message may have named their pid
-            # already (it can arrive before this answer), and then it stays as it is.
-            with transaction(self._sessions) as session:
-                session.execute(
-                    update(Record)
-                    .where(
-                        Record.id == message.process_id,
-                        Record.role == role,
-                        Record.counterparty_pid.is_(None),
-                    )
-                    .values(counterparty_pid=their_pid)
-                    .execution_options(synchronize_session=False)
+        their_pid = answer.get(key)
+        if isinstance(their_pid, str):
+            # Conditional: their next message may have named their pid already (it can
+            # arrive before this answer), and then it stays as it is.
+            session.execute(
+                update(Record)
+                .where(
+                    Record.id == message.process_id,
+                    Record.role == role,
+                    Record.counterparty_pid.is_(None),
                 )
-        return answer
+                .values(counterparty_pid=their_pid)
+                .execution_options(synchronize_session=False)
+            )
 
     def refused(self, message: OutboundMessage, error: HansaError) -> None:
         """The counterparty refused a message for good: the negotiation ends (TERMINATED)."""

@@ -359,6 +359,8 @@ class OutboxWorker:
             log.exception("outbox handler for %s raised", message.topic)
             self._failed(message, handler, HansaError(f"{type(exc).__name__}: {exc}"))
             return
+        # A handler may apply the answer to its process in the same transaction (optional).
+        apply_answer = getattr(handler, "apply_answer", None)
         with transaction(self._sessions) as session:
             session.execute(
                 update(OutboxMessage)
@@ -372,6 +374,8 @@ class OutboxWorker:
                     response=answer if isinstance(answer, dict | list) else None,
                 )
             )
+            if apply_answer is not None:
+                apply_answer(session, message, answer)
 
     def _failed(
         self, message: OutboundMessage, handler: DeliveryHandler, error: HansaError
