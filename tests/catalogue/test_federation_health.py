@@ -222,3 +222,25 @@ def test_entries_sharing_a_label_are_judged_together_and_one_forgery_rejects_the
     [report] = b.peers.sync()
     assert (report.status, report.stored) == ("healthy", 3)
     assert b.total() == 3
+
+
+def test_pages_too_large_are_asked_for_in_fewer_changes(
+    tmp_path: Path, clock: Clock, pair: tuple[CatalogueNode, CatalogueNode]
+) -> None:
+    a, _ = pair
+    acme = a.federation.party("acme")
+    for n in range(3):
+        publish(a, acme, f"Traffic {n}")
+    one = len(httpx.get(f"{a.url}/catalogue/changes", params={"limit": 1}).content)
+
+    def follower(node: Node) -> Federation:
+        return Follower(node, a.federation)
+
+    # Room for one change per page and not for two.
+    c = open_node("c", tmp_path, follower, clock, page_size=8, max_page_bytes=one + 200)
+    try:
+        c.peers.add_peer(a.url)
+        [report] = c.peers.sync()
+        assert (report.status, report.stored) == ("healthy", 3)
+    finally:
+        c.close()

@@ -284,8 +284,17 @@ class CatalogueFederation:
                 return SyncReport(url, "removed")
             cursor = peer.cursor
         try:
+            limit = self.page_size
             for _ in range(MAX_PAGES_PER_ROUND):
-                changes, last = self._read_page(url, cursor)
+                try:
+                    changes, last = self._read_page(url, cursor, limit)
+                except UpstreamError as exc:
+                    # Entries with large labels make large pages: ask for fewer changes
+                    # before calling the peer's page too large (one change is the floor).
+                    if exc.code != "net.too_large" or limit == 1:
+                        raise
+                    limit = max(1, limit // 4)
+                    continue
                 if not changes:
                     break
                 batch = self._verify(url, changes)
@@ -308,8 +317,8 @@ class CatalogueFederation:
         self._record(url, "healthy", None)
         return report
 
-    def _read_page(self, url: str, cursor: int) -> tuple[list[PeerChange], int]:
-        query = urlencode({"since": cursor, "limit": self.page_size})
+    def _read_page(self, url: str, cursor: int, limit: int) -> tuple[list[PeerChange], int]:
+        query = urlencode({"since": cursor, "limit": limit})
         response = self.http.get_bytes(
             f"{url}/catalogue/changes?{query}",
             accept="application/json",
@@ -324,7 +333,7 @@ class CatalogueFederation:
                 code="net.http_status",
                 upstream_status=response.status,
             )
-        return parse_page(response.json(), cursor, self.page_size)
+        return parse_page(response.json(), cursor, limit)
 
     def _verify(self, url: str, changes: Sequence[PeerChange]) -> _Batch:
         """Judge a page before anything of it is written (raises on the first bad entry)."""

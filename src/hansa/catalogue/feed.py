@@ -25,7 +25,8 @@ from hansa.errors import BadRequest, UpstreamError
 KINDS = frozenset({"insert", "supersede", "restore", "delete", "revoke", "expire", "hide"})
 #: Kinds whose latest change carries the entry's originals.
 CARRYING = frozenset({"insert", "supersede", "restore"})
-MAX_TOKEN = 64 * 1024
+#: A label covering many credentials lists a digest for each: labels may be large.
+MAX_TOKEN = 1024 * 1024
 MAX_EVIDENCE = 16
 
 
