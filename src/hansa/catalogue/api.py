@@ -1,7 +1,12 @@
-"""HTTP API of the catalogue: publish, search, read, delete, and the change feed.
+"""HTTP API of the catalogue: publish, search, read, delete, the change feed, SPARQL, DCAT,
+and the peers it follows.
 
 Reading is open to anyone who reaches the node (the federation's catalogue is public within
-it). Writes need a signature:
+it): ``GET /catalogue/search``, ``/entries/{id}``, ``/changes`` (with the signed originals,
+for peers), ``GET|POST /catalogue/sparql`` (read-only, time-limited:
+:mod:`hansa.catalogue.sparql`) and ``GET /catalogue/dcat`` (DCAT-AP 3, paged). Managing peers
+(``GET|POST|DELETE /catalogue/peers``, ``POST /catalogue/peers/sync``) needs the admin API
+key. Writes need a signature:
 
 - ``POST /catalogue/entries`` with a ``vp+jwt`` (``aud`` = this node's DID) from the provider
   or the participant itself, or bare ``vc+jwt`` tokens with the admin API key;
