@@ -283,6 +283,8 @@ class Node:
 
     def close(self) -> None:
         self._stop.set()
+        if self.catalogue is not None:
+            self.catalogue.close()
         if self.outbox is not None:
             self.outbox.stop()
         self.http.close()

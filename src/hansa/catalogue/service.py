@@ -385,6 +385,11 @@ class CatalogueService:
         self.sync_rdf()
         return self._sparql.run(query)
 
+    def close(self) -> None:
+        """Stop the SPARQL workers (a query still running finishes in the background)."""
+        if self._sparql is not None:
+            self._sparql.close()
+
     # --- projections -----------------------------------------------------------------------
 
     def sync_rdf(self) -> int:
