@@ -394,3 +394,23 @@ def test_gathered_read_takes_what_has_arrived_without_waiting() -> None:
         right.close()
         assert _gather(left, b"y", 100) == b"y"  # the end is left for the next read
         assert left.recv(10) == b""
+
+
+@pytest.mark.parametrize(
+    ("pieces", "size", "chunks"),
+    [
+        ([b"abcd", b"ef"], 2, [b"ab", b"cd", b"ef"]),
+        ([b"a", b"b", b"c", b"defg"], 3, [b"abc", b"def", b"g"]),
+        ([b"abc", b"", b"abc"], 3, [b"abc", b"abc"]),
+        ([b"ab", b"cdefgh", b"i"], 4, [b"abcd", b"efgh", b"i"]),
+        ([], 4, []),
+    ],
+)
+def test_streamed_bodies_come_in_exact_chunks(
+    pieces: list[bytes], size: int, chunks: list[bytes]
+) -> None:
+    from hansa.fetch import _exact_chunks
+
+    out = list(_exact_chunks(pieces, size))
+    assert out == chunks
+    assert all(type(c) is bytes for c in out)

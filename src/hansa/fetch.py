@@ -372,7 +372,7 @@ class GuardedClient:
         # Outside request_budget, each socket read is bounded by the client's read timeout
         # alone: the idle timeout described in stream_get.
         try:
-            yield from response.iter_bytes(chunk_size)
+            yield from _exact_chunks(response.iter_bytes(), chunk_size)
         except httpx.HTTPError as exc:
             raise UpstreamError(
                 f"bad answer from {url.host}: {exc}", code="net.protocol_error", host=url.host
@@ -517,3 +517,29 @@ class GuardedClient:
             if len(body) > limit:
                 raise too_large("a longer body")
         return bytes(body)
+
+
+def _exact_chunks(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """``pieces`` regrouped into chunks of exactly ``size`` bytes (the last may be shorter).
+
+    Each byte is copied once (a join of views of the pieces), not through a growing buffer
+    as httpx's own chunking does; a piece that already has the size passes uncopied.
+    """
+    held: list[memoryview] = []
+    count = 0
+    for piece in pieces:
+        if not held and len(piece) == size:
+            yield piece
+            continue
+        view = memoryview(piece)
+        while count + len(view) >= size:
+            cut = size - count
+            held.append(view[:cut])
+            yield b"".join(held)
+            held, count = [], 0
+            view = view[cut:]
+        if view:
+            held.append(view)
+            count += len(view)
+    if held:
+        yield b"".join(held)

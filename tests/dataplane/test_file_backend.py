@@ -18,6 +18,7 @@ from hansa.dataplane.backends import (
     config_from_settings,
 )
 from hansa.dataplane.errors import RangeNotSatisfiable
+from hansa.dataplane.streaming import HashingIterator
 from hansa.errors import HansaError
 from hansa.settings import Settings
 
@@ -195,3 +196,17 @@ def test_registry_with_a_third_party_factory_and_the_memory_double() -> None:
     with pytest.raises(HansaError) as caught:
         backend.stat({"type": "Memory", "key": "missing"})
     assert caught.value.code == "dataplane.not_found"
+
+
+def test_write_takes_the_hash_of_chunks_that_hash_themselves(
+    backend: FileBackend, root: Path
+) -> None:
+    payload = [os.urandom(1000), os.urandom(10)]
+    expected = hashlib.sha256(b"".join(payload)).hexdigest()
+    fresh = HashingIterator(payload)
+    assert backend.write({"type": "File", "path": "a.bin"}, fresh).sha256 == expected
+    # One already partly read hashed bytes that are not written: the backend hashes itself.
+    started = HashingIterator([b"not written", *payload])
+    next(started)
+    assert backend.write({"type": "File", "path": "b.bin"}, started).sha256 == expected
+    assert (root / "b.bin").read_bytes() == b"".join(payload)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from test_data_endpoint import DATA, MIB, Node, Usage, running_node
 
+from hansa.connector.transfer_data import StoppableBackend
 from hansa.dataplane.backend_files import FileBackend
 from hansa.dataplane.pull import pull
 from hansa.errors import HansaError
@@ -93,3 +94,24 @@ def test_bad_token_is_refused_with_the_providers_code(
     assert caught.value.code == "dataplane.pull_refused"
     assert caught.value.extra["remote_code"] == "dataplane.token_invalid"
     assert caught.value.extra["upstream_status"] == 401
+
+
+def test_pull_through_the_transfer_writer_thread_hashes_once_and_right(
+    node: Node, client: GuardedClient, consumer: FileBackend
+) -> None:
+    # The writer thread takes the download's hash instead of hashing again.
+    writer = StoppableBackend(consumer, lambda: True)
+    result = pull(client, f"{node.url}/data/t-flaky", node.token("t-flaky"), writer, DEST)
+    assert result.resumes == 1
+    assert result.write.sha256 == result.sha256 == hashlib.sha256(DATA).hexdigest()
+    assert (consumer.root / "in" / "data.bin").read_bytes() == DATA
+
+
+def test_hash_mismatch_through_the_transfer_writer_thread_keeps_nothing(
+    node: Node, client: GuardedClient, consumer: FileBackend
+) -> None:
+    writer = StoppableBackend(consumer, lambda: True)
+    with pytest.raises(HansaError) as caught:
+        pull(client, f"{node.url}/data/t-badhash", node.token("t-badhash"), writer, DEST)
+    assert caught.value.code == "dataplane.integrity_failed"
+    assert not any(p.is_file() for p in consumer.root.rglob("*"))

@@ -31,7 +31,7 @@ from hansa.connector.negotiation_checks import check_callback_address
 from hansa.dataplane.backends import BackendRegistry, DataAddress, StorageBackend, WriteResult
 from hansa.dataplane.errors import TRANSFER_NOT_FOUND
 from hansa.dataplane.server import DataEndpoint
-from hansa.dataplane.streaming import HashingIterator
+from hansa.dataplane.streaming import HashedChunks, HashingIterator
 from hansa.dataplane.tokens import DataGrant, DataToken, DataTokenAuthority
 from hansa.errors import BadRequest, Conflict, HansaError
 from hansa.fetch import GuardedClient, HttpStatusError
@@ -225,6 +225,26 @@ def _drain(chunks: queue.Queue[object]) -> Iterator[bytes]:
         yield item
 
 
+class _Relayed(HashedChunks):
+    """The chunks of ``source`` as they come out of the queue, with ``source``'s hash.
+
+    The queue hands them on in order and ends after ``source`` has ended, so once the last
+    is out ``source.hexdigest()`` is the hash of exactly these chunks.
+    """
+
+    def __init__(self, chunks: Iterator[bytes], source: HashedChunks) -> None:
+        self._chunks, self._source = chunks, source
+        self.size = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self.size += len(chunk)
+            yield chunk
+
+    def hexdigest(self) -> str:
+        return self._source.hexdigest()
+
+
 class StoppableBackend:
     """A backend whose writes stop (and keep nothing) once the transfer stops running.
 
@@ -242,11 +262,14 @@ class StoppableBackend:
         pending: queue.Queue[object] = queue.Queue(self._depth)
         outcome: dict[str, Any] = {}
 
+        # The queue hands on the source's chunks in order, so they keep the source's hash.
+        drained: Iterable[bytes] = _drain(pending)
+        if isinstance(chunks, HashedChunks) and chunks.size == 0:
+            drained = _Relayed(_drain(pending), chunks)
+
         def store() -> None:
             try:
-                outcome["result"] = self._inner.write(
-                    address, _drain(pending), content_type=content_type
-                )
+                outcome["result"] = self._inner.write(address, drained, content_type=content_type)
             except BaseException as exc:  # handed to the caller's thread
                 outcome["error"] = exc
 

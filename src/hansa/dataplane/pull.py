@@ -18,7 +18,6 @@ provider could not resume).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 
 from hansa.dataplane.backends import CHUNK_SIZE, DataAddress, StorageBackend, WriteResult
 from hansa.dataplane.errors import BackendFailed
+from hansa.dataplane.streaming import HashingIterator
 from hansa.errors import HansaError, UpstreamError
 from hansa.fetch import GuardedClient, StreamedResponse
 
@@ -48,26 +48,43 @@ class PullResult:
     write: WriteResult
 
 
-class _Download:
-    """The body as an iterable of chunks, resuming after broken connections."""
+class _Download(HashingIterator):
+    """The body as an iterable of chunks, resuming after broken connections.
+
+    It hashes what it yields (once: a file backend uses this hash rather than its own) and
+    checks size and hash after the last chunk, so a mismatch fails inside the write.
+    """
 
     def __init__(
         self, client: GuardedClient, url: str, token: str, max_resumes: int, chunk_size: int
     ) -> None:
         self._client, self._url, self._token = client, url, token
         self._max_resumes, self._chunk_size = max_resumes, chunk_size
-        self.received = 0
         self.resumes = 0
-        self.size: int | None = None
+        self.expected_size: int | None = None
         self.sha256: str | None = None
         self._etag: str | None = None
-        self._hash = hashlib.sha256()
+        self._verified = False
+        super().__init__(self._resuming())
 
-    def __iter__(self) -> Iterator[bytes]:
+    @property
+    def received(self) -> int:
+        return self.size
+
+    def __next__(self) -> bytes:
+        try:
+            return super().__next__()
+        except StopIteration:
+            if not self._verified:
+                self._verify()
+                self._verified = True
+            raise
+
+    def _resuming(self) -> Iterator[bytes]:
         while True:
             try:
                 yield from self._attempt()
-                break
+                return
             except HansaError as exc:
                 if exc.code not in RESUMABLE or self.resumes >= self._max_resumes:
                     if exc.code in RESUMABLE:
@@ -78,7 +95,6 @@ class _Download:
                         ) from exc
                     raise
                 self.resumes += 1
-        self._verify()
 
     def _attempt(self) -> Iterator[bytes]:
         headers = {"Authorization": f"Bearer {self._token}", "Accept-Encoding": "identity"}
@@ -88,10 +104,7 @@ class _Download:
                 headers["If-Range"] = self._etag
         with self._client.stream_get(self._url, headers, chunk_size=self._chunk_size) as answer:
             self._accept(answer)
-            for chunk in answer.chunks:
-                self._hash.update(chunk)
-                self.received += len(chunk)
-                yield chunk
+            yield from answer.chunks
 
     def _accept(self, answer: StreamedResponse) -> None:
         if answer.status not in {200, 206}:
@@ -100,7 +113,7 @@ class _Download:
             if answer.status != 200:
                 raise BackendFailed(f"{self._url} answered {answer.status} to a plain GET")
             length = answer.headers.get("content-length", "")
-            self.size = int(length) if length.isdigit() else None
+            self.expected_size = int(length) if length.isdigit() else None
             self.sha256 = answer.headers.get("x-content-sha256")
             self._etag = answer.headers.get("etag")
             return
@@ -112,20 +125,17 @@ class _Download:
             )
 
     def _verify(self) -> None:
-        if self.size is not None and self.received != self.size:
+        if self.expected_size is not None and self.received != self.expected_size:
             raise BackendFailed(
-                f"{self._url} announced {self.size} bytes but sent {self.received}",
+                f"{self._url} announced {self.expected_size} bytes but sent {self.received}",
                 code=INTEGRITY_FAILED,
             )
-        if self.sha256 and self._hash.hexdigest() != self.sha256.lower():
+        if self.sha256 and self.hexdigest() != self.sha256.lower():
             raise BackendFailed(
                 f"the data from {self._url} does not match its X-Content-SHA256: it was altered "
                 "on the way or changed at the source",
                 code=INTEGRITY_FAILED,
             )
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
 
 
 def _refusal(answer: StreamedResponse) -> UpstreamError:

@@ -90,7 +90,26 @@ def _unsatisfiable(header: str, size: int) -> RangeNotSatisfiable:
     )
 
 
-class HashingIterator:
+class HashedChunks:
+    """Chunks whose producer computes the SHA-256 of exactly the chunks it yields.
+
+    A writer handed one that has yielded nothing yet (``size == 0``) need not hash the bytes
+    a second time: once the last chunk is out, ``hexdigest()`` is the SHA-256 of all it
+    wrote and ``size`` their count. A download is then hashed once, not twice.
+    """
+
+    size: int
+    """Bytes yielded so far."""
+
+    def __iter__(self) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def hexdigest(self) -> str:
+        """The hex SHA-256 of every byte yielded so far."""
+        raise NotImplementedError
+
+
+class HashingIterator(HashedChunks):
     """Passes chunks through while computing their SHA-256 and counting their bytes."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
