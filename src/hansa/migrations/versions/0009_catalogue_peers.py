@@ -42,9 +42,7 @@ def upgrade() -> None:
         sa.Column("received_at", hansa.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("entry_id"),
     )
-    op.create_index(
-        "ix_catalogue_entry_origins_peer_url", "catalogue_entry_origins", ["peer_url"]
-    )
+    op.create_index("ix_catalogue_entry_origins_peer_url", "catalogue_entry_origins", ["peer_url"])
 
 
 def downgrade() -> None:
