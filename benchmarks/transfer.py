@@ -17,7 +17,9 @@ chunk, written to a file and its SHA-256 checked, the completion message. Measur
 - the provider process's peak RSS (VmHWM) and its RSS sampled during the transfer (target
   < 200 MiB).
 
-The last line is one JSON object.
+Pulls and curl fetches alternate (``--runs``, default 3, each a new transfer under the same
+agreement), and the medians are compared, so that load from other processes on the machine
+falls on both alike. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -157,6 +160,9 @@ def _curl(url: str, ca: Path, out: Path) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="256 MiB, within a minute")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="pulls and curl fetches, alternating (medians)"
+    )
     args = parser.parse_args()
     size = (256 if args.quick else 1024) * MIB
     with tempfile.TemporaryDirectory() as tmp:
@@ -184,34 +190,42 @@ def main() -> None:
             processes = [_as_process(federation, n, root) for n in ("provider", "consumer")]
             provider_process = processes[0].process
             assert provider_process is not None
-            with consumer.client(federation.ca_file) as client:
-                client.timeout = httpx.Timeout(120)
-                agreement_id = _negotiate(client, provider_url)
-                sampler = RssSampler(provider_process.pid)
-                before = _status(provider_process.pid)
-                sampler.start()
-                elapsed, view = _pull(client, agreement_id)
-                sampler.done.set()
-                sampler.join()
-                after = _status(provider_process.pid)
-            received = consumer.settings.data_dir / "files" / view["destination"]["path"]
-            if received.stat().st_size != size:
-                raise RuntimeError("the received file has the wrong size")
-            received.unlink()
-
             port = 29710
             static = subprocess.Popen(
                 [sys.executable, "-c", STATIC_SERVER, str(files), str(port), str(cert), str(key)],
                 stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
                 text=True,
             )
             assert static.stdout is not None
             static.stdout.readline()
-            curl_seconds, curl_size = _curl(
-                f"https://localhost:{port}/bench/data.bin", federation.ca_file, root / "curl.bin"
-            )
-            if curl_size != size:
-                raise RuntimeError(f"curl fetched {curl_size} bytes, not {size}")
+            pulls: list[float] = []
+            curls: list[float] = []
+            sampler = RssSampler(provider_process.pid)
+            with consumer.client(federation.ca_file) as client:
+                client.timeout = httpx.Timeout(120)
+                agreement_id = _negotiate(client, provider_url)
+                before = _status(provider_process.pid)
+                sampler.start()
+                for _run in range(args.runs):
+                    elapsed, view = _pull(client, agreement_id)
+                    received = consumer.settings.data_dir / "files" / view["destination"]["path"]
+                    if received.stat().st_size != size:
+                        raise RuntimeError("the received file has the wrong size")
+                    received.unlink()
+                    pulls.append(elapsed)
+                    curl_seconds, curl_size = _curl(
+                        f"https://localhost:{port}/bench/data.bin",
+                        federation.ca_file,
+                        root / "curl.bin",
+                    )
+                    if curl_size != size:
+                        raise RuntimeError(f"curl fetched {curl_size} bytes, not {size}")
+                    (root / "curl.bin").unlink()
+                    curls.append(curl_seconds)
+                sampler.done.set()
+                sampler.join()
+                after = _status(provider_process.pid)
         finally:
             if static is not None:
                 static.terminate()
@@ -219,14 +233,18 @@ def main() -> None:
             for process in processes:
                 process.stop()
             federation.stop()
+    elapsed, curl_seconds = statistics.median(pulls), statistics.median(curls)
     transfer_mbps = size / elapsed / 1e6
     curl_mbps = size / curl_seconds / 1e6
     figures: dict[str, Any] = {
         "size_mib": size // MIB,
+        "runs": args.runs,
         "transfer_seconds": elapsed,
         "transfer_mb_per_s": transfer_mbps,
+        "transfer_seconds_each": [round(t, 3) for t in pulls],
         "curl_static_seconds": curl_seconds,
         "curl_static_mb_per_s": curl_mbps,
+        "curl_static_seconds_each": [round(t, 3) for t in curls],
         "ratio": transfer_mbps / curl_mbps,
         "target_ratio": 0.8,
         "provider_rss_before_mib": before.get("VmRSS", 0) / MIB,
@@ -237,9 +255,13 @@ def main() -> None:
     figures["target_met"] = figures["ratio"] >= 0.8 and figures["provider_vmhwm_mib"] < 200
     print(
         f"HttpData-PULL of {size // MIB} MiB: {elapsed:.2f} s, {transfer_mbps:.0f} MB/s "
-        "(request to COMPLETED, token and agreement checked per chunk, SHA-256 verified)"
+        "(request to COMPLETED, token and agreement checked per chunk, SHA-256 verified; "
+        f"median of {args.runs}: {', '.join(f'{t:.2f}' for t in pulls)} s)"
     )
-    print(f"curl from a static HTTPS server: {curl_seconds:.2f} s, {curl_mbps:.0f} MB/s")
+    print(
+        f"curl from a static HTTPS server: {curl_seconds:.2f} s, {curl_mbps:.0f} MB/s "
+        f"(median of {args.runs}: {', '.join(f'{t:.2f}' for t in curls)} s)"
+    )
     print(f"ratio {figures['ratio']:.2f} (target >= 0.8)")
     print(
         f"provider RSS {figures['provider_rss_before_mib']:.0f} MiB before, peak "
