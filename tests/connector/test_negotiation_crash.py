@@ -241,11 +241,17 @@ def test_a_second_process_finishes_what_a_killed_one_leased(
         assert delivered is not None  # the same message id, sent again by B
         assert delivered.status == "delivered"
         assert delivered.lease_owner is None
-        with sessions() as session:
-            states = session.scalars(
-                select(OutboxMessage.status).where(OutboxMessage.process_id == pid)
-            ).all()
-        assert set(states) == {"delivered"}
+
+        def all_delivered() -> bool:
+            with sessions() as session:
+                states = session.scalars(
+                    select(OutboxMessage.status).where(OutboxMessage.process_id == pid)
+                ).all()
+            return set(states) == {"delivered"}
+
+        # The provider's FINALIZED event can arrive before the HTTP answer to the
+        # consumer's verification, so that row turns "delivered" a moment after.
+        _until(all_delivered, "every outbox row of the negotiation to be delivered", 30)
     finally:
         if engine is not None:
             engine.dispose()
