@@ -76,3 +76,15 @@ def test_hashing_iterator_hashes_what_passed_through() -> None:
 def test_rechunk_gives_exact_sizes() -> None:
     pieces = list(rechunk([b"abc", b"defgh", b"", b"ij"], 4))
     assert pieces == [b"abcd", b"efgh", b"ij"]
+
+
+def test_hashing_can_be_handed_over_only_before_the_first_chunk() -> None:
+    chunks = HashingIterator([b"ab", b"c"])
+    taken = chunks.hand_over()
+    for chunk in chunks:
+        taken.update(chunk)  # the taker hashes; the iterator only counts
+    assert (chunks.size, chunks.hexdigest()) == (3, hashlib.sha256(b"abc").hexdigest())
+    started = HashingIterator([b"ab", b"c"])
+    next(started)
+    with pytest.raises(RuntimeError):
+        started.hand_over()

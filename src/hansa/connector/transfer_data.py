@@ -226,23 +226,27 @@ def _drain(chunks: queue.Queue[object]) -> Iterator[bytes]:
 
 
 class _Relayed(HashedChunks):
-    """The chunks of ``source`` as they come out of the queue, with ``source``'s hash.
+    """The chunks of ``source`` as they come out of the queue, hashed here for ``source``.
 
-    The queue hands them on in order and ends after ``source`` has ended, so once the last
-    is out ``source.hexdigest()`` is the hash of exactly these chunks.
+    Hashing in the writer thread leaves the receiving thread only the receiving. The queue
+    hands the chunks on in order and ends after ``source`` has ended; then ``source``'s
+    checks of the whole (a download's size and SHA-256) run, still inside the write.
     """
 
-    def __init__(self, chunks: Iterator[bytes], source: HashedChunks) -> None:
+    def __init__(self, chunks: Iterator[bytes], source: HashingIterator) -> None:
         self._chunks, self._source = chunks, source
+        self._hash = source.hand_over()
         self.size = 0
 
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._chunks:
+            self._hash.update(chunk)
             self.size += len(chunk)
             yield chunk
+        self._source.finish()
 
     def hexdigest(self) -> str:
-        return self._source.hexdigest()
+        return self._hash.hexdigest()
 
 
 class StoppableBackend:
@@ -262,9 +266,8 @@ class StoppableBackend:
         pending: queue.Queue[object] = queue.Queue(self._depth)
         outcome: dict[str, Any] = {}
 
-        # The queue hands on the source's chunks in order, so they keep the source's hash.
         drained: Iterable[bytes] = _drain(pending)
-        if isinstance(chunks, HashedChunks) and chunks.size == 0:
+        if isinstance(chunks, HashingIterator) and chunks.size == 0:
             drained = _Relayed(_drain(pending), chunks)
 
         def store() -> None:

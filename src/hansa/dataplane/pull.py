@@ -52,7 +52,9 @@ class _Download(HashingIterator):
     """The body as an iterable of chunks, resuming after broken connections.
 
     It hashes what it yields (once: a file backend uses this hash rather than its own) and
-    checks size and hash after the last chunk, so a mismatch fails inside the write.
+    checks size and hash after the last chunk, so a mismatch fails inside the write. A
+    writer thread may take the hashing over (:meth:`hand_over`); it then calls
+    :meth:`finish` after the last chunk, still inside the write.
     """
 
     def __init__(
@@ -75,10 +77,15 @@ class _Download(HashingIterator):
         try:
             return super().__next__()
         except StopIteration:
-            if not self._verified:
-                self._verify()
-                self._verified = True
+            if not self._handed_over:
+                self.finish()
             raise
+
+    def finish(self) -> None:
+        """Size and hash against what the provider announced (once the hash is complete)."""
+        if not self._verified:
+            self._verify()
+            self._verified = True
 
     def _resuming(self) -> Iterator[bytes]:
         while True:

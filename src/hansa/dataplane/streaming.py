@@ -18,7 +18,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 import anyio.to_thread
@@ -26,6 +26,9 @@ from starlette.types import Receive, Scope, Send
 
 from hansa.dataplane.errors import RangeNotSatisfiable, is_agreement_refusal
 from hansa.errors import HansaError
+
+if TYPE_CHECKING:
+    from hashlib import _Hash as Hash
 
 Outcome = Literal["completed", "aborted", "revoked", "failed"]
 
@@ -115,6 +118,7 @@ class HashingIterator(HashedChunks):
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
         self._hash = hashlib.sha256()
+        self._handed_over = False
         self.size = 0
 
     def __iter__(self) -> Iterator[bytes]:
@@ -122,13 +126,28 @@ class HashingIterator(HashedChunks):
 
     def __next__(self) -> bytes:
         chunk = next(self._chunks)
-        self._hash.update(chunk)
+        if not self._handed_over:
+            self._hash.update(chunk)
         self.size += len(chunk)
         return chunk
 
     def hexdigest(self) -> str:
         """The hex SHA-256 of every byte passed through so far."""
         return self._hash.hexdigest()
+
+    def hand_over(self) -> Hash:
+        """Before the first chunk: the caller hashes instead, in a thread of its own.
+
+        The caller must feed every chunk it takes from this iterator, in order, to the
+        returned hash, and call :meth:`finish` after the last one.
+        """
+        if self.size:
+            raise RuntimeError("the hashing can be handed over only before the first chunk")
+        self._handed_over = True
+        return self._hash
+
+    def finish(self) -> None:
+        """Checks of the whole once the last chunk is hashed (here: none)."""
 
 
 def rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
