@@ -40,6 +40,7 @@ from hansa.connector.assets import AssetService
 from hansa.connector.catalog import DSP_BASE_PATH
 from hansa.connector.credential_service import CredentialServiceClient, SecureTokenService
 from hansa.connector.dcp import IdTokenClaims
+from hansa.connector.dsp_process import check_pids
 from hansa.connector.dsp_schemas import validate_message
 from hansa.connector.inbound import already_processed, message_digest, remember_processed
 from hansa.connector.negotiation_checks import (
@@ -430,7 +431,7 @@ class NegotiationService:
                         f"there is no contract negotiation {pid!r} with you",
                         code="negotiation.not_found",
                     )
-                self._check_pids(record, body)
+                check_pids(record, body, process="negotiation", code="negotiation.pid_mismatch")
                 try:
                     self._move(record, kind, _other(role))
                 except InvalidTransition:
@@ -491,27 +492,6 @@ class NegotiationService:
     def _pids_camel(self, record: Record) -> dict[str, str]:
         pids = self._pids(record)
         return {"providerPid": pids["provider_pid"], "consumerPid": pids["consumer_pid"]}
-
-    def _check_pids(self, record: Record, body: Mapping[str, Any]) -> None:
-        ours, theirs = (
-            ("providerPid", "consumerPid")
-            if record.role == "provider"
-            else ("consumerPid", "providerPid")
-        )
-        if body.get(ours) != record.id:
-            raise BadRequest(
-                f"{ours} {body.get(ours)!r} does not name this negotiation ({record.id})",
-                code="negotiation.pid_mismatch",
-                pointer=f"/{ours}",
-            )
-        if record.counterparty_pid is None:
-            record.counterparty_pid = body.get(theirs)
-        elif body.get(theirs) != record.counterparty_pid:
-            raise BadRequest(
-                f"{theirs} {body.get(theirs)!r} is not {record.counterparty_pid!r}",
-                code="negotiation.pid_mismatch",
-                pointer=f"/{theirs}",
-            )
 
     def _react(self, session: Session, record: Record, kind: str, body: Mapping[str, Any]) -> bool:
         """Apply what an inbound message carries and answer it automatically when we may."""

@@ -20,18 +20,15 @@ exist or is not the caller's.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
 from hansa.connector import dsp_messages as dsp
 from hansa.connector.catalog import DSP_BASE_PATH
 from hansa.connector.catalog_api import require_dsp_caller
+from hansa.connector.dsp_routes import DspErrorRoute
 from hansa.connector.transfers import CALLBACK_PATH, TransferService
 from hansa.errors import BadRequest, ConfigurationError, HansaError
 from hansa.web import json_depth
@@ -48,55 +45,17 @@ def transfer_error_body(
     return {**problem, **body}
 
 
-async def _pids(request: Request) -> tuple[str, str]:
-    try:
-        sent = json.loads(await request.body() or b"null")
-    except ValueError:
-        sent = None
-    provider = sent.get("providerPid") if isinstance(sent, dict) else None
-    consumer = sent.get("consumerPid") if isinstance(sent, dict) else None
-    pid = request.path_params.get("pid")
-    if pid and request.url.path.startswith(CALLBACK_PATH):
-        consumer = consumer or pid
-    elif pid:
-        provider = provider or pid
-    return (
-        provider if isinstance(provider, str) else "",
-        consumer if isinstance(consumer, str) else "",
-    )
-
-
-class TransferErrorRoute(APIRoute):
+class TransferErrorRoute(DspErrorRoute):
     """A route whose errors answer as DSP TransferErrors."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+    callback_path = CALLBACK_PATH
 
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except HansaError as exc:
-                error = exc
-            except RequestValidationError as exc:
-                first = exc.errors()[0] if exc.errors() else {}
-                malformed = first.get("type") == "json_invalid"
-                error = BadRequest(
-                    "the request body is not valid JSON"
-                    if malformed
-                    else f"the request is not a valid message: {first.get('msg', '')}",
-                    code="request.malformed_json" if malformed else "dsp.invalid_message",
-                )
-            provider_pid, consumer_pid = await _pids(request)
-            body = transfer_error_body(
-                error,
-                provider_pid=provider_pid,
-                consumer_pid=consumer_pid,
-                instance=request.url.path,
-            )
-            headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
-            return JSONResponse(body, status_code=error.status_code, headers=headers)
-
-        return route
+    def error_body(
+        self, error: HansaError, *, provider_pid: str, consumer_pid: str, instance: str
+    ) -> dict[str, Any]:
+        return transfer_error_body(
+            error, provider_pid=provider_pid, consumer_pid=consumer_pid, instance=instance
+        )
 
 
 provider_router = APIRouter(

@@ -50,6 +50,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hansa.connector import dsp_messages as dsp
 from hansa.connector import transfer_data as data
+from hansa.connector.dsp_process import check_pids
 from hansa.connector.dsp_schemas import validate_message
 from hansa.connector.inbound import already_processed, message_digest, remember_processed
 from hansa.connector.negotiation_checks import check_callback_address
@@ -228,7 +229,7 @@ class TransferService(TransferProcesses):
                         f"there is no transfer process {pid!r} with you",
                         code="transfer.not_found",
                     )
-                self._check_pids(record, body)
+                check_pids(record, body, process="transfer", code="transfer.pid_mismatch")
                 self._check_completion(record, body, expected_type)
                 try:
                     self._move(
@@ -259,27 +260,6 @@ class TransferService(TransferProcesses):
         if after is not None:
             after()
         return answer
-
-    def _check_pids(self, record: Record, body: Mapping[str, Any]) -> None:
-        ours, theirs = (
-            ("providerPid", "consumerPid")
-            if record.role == "provider"
-            else ("consumerPid", "providerPid")
-        )
-        if body.get(ours) != record.id:
-            raise BadRequest(
-                f"{ours} {body.get(ours)!r} does not name this transfer ({record.id})",
-                code="transfer.pid_mismatch",
-                pointer=f"/{ours}",
-            )
-        if record.counterparty_pid is None:
-            record.counterparty_pid = body.get(theirs)
-        elif body.get(theirs) != record.counterparty_pid:
-            raise BadRequest(
-                f"{theirs} {body.get(theirs)!r} is not {record.counterparty_pid!r}",
-                code="transfer.pid_mismatch",
-                pointer=f"/{theirs}",
-            )
 
     def _check_completion(self, record: Record, body: Mapping[str, Any], kind: str) -> None:
         """A push consumer refuses a completion whose content it can check and that differs."""
