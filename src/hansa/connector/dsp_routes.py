@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -99,4 +99,22 @@ class DspErrorRoute(APIRoute):
         return route
 
 
-__all__ = ["DspErrorRoute", "request_pids", "validation_error"]
+class ProcessViews(Protocol):
+    """A DSP process service as the management API reads it."""
+
+    def view(self, pid: str) -> dict[str, Any]: ...
+
+    def wait(self, pid: str, states: tuple[str, ...], timeout: float) -> dict[str, Any]: ...
+
+
+def view_or_wait(
+    service: ProcessViews, pid: str, wait_for: str | None, timeout: float
+) -> dict[str, Any]:
+    """Process ``pid`` now, or once it reaches one of the comma-separated ``wait_for`` states."""
+    if wait_for:
+        states = tuple(s.strip().upper() for s in wait_for.split(",") if s.strip())
+        return service.wait(pid, states, timeout)
+    return service.view(pid)
+
+
+__all__ = ["DspErrorRoute", "ProcessViews", "request_pids", "validation_error", "view_or_wait"]

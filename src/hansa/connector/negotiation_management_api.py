@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from hansa.connector.catalog import DSP_BASE_PATH
+from hansa.connector.dsp_routes import view_or_wait
 from hansa.connector.negotiation_checks import published_offer_json
 from hansa.connector.negotiation_lookup import find_offer
 from hansa.connector.negotiations import CALLBACK_PATH, NegotiationService
@@ -145,11 +146,7 @@ def get_negotiation(
     ] = None,
     timeout: Annotated[float, Query(ge=0, le=60)] = 30,
 ) -> dict[str, Any]:
-    service = _service(request)
-    if wait_for:
-        states = tuple(s.strip().upper() for s in wait_for.split(",") if s.strip())
-        return service.wait(pid, states, timeout)
-    return service.view(pid)
+    return view_or_wait(_service(request), pid, wait_for, timeout)
 
 
 @router.post("/negotiations/{pid}/{action}", summary="Our next move on a negotiation")

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from hansa.connector.agreements import AgreementEnforcer
+from hansa.connector.dsp_routes import view_or_wait
 from hansa.connector.transfers import TransferService
 from hansa.errors import ConfigurationError
 from hansa.web import AdminAuth, json_depth
@@ -84,11 +85,7 @@ def get_transfer(
     ] = None,
     timeout: Annotated[float, Query(ge=0, le=60)] = 30,
 ) -> dict[str, Any]:
-    service = _service(request)
-    if wait_for:
-        states = tuple(s.strip().upper() for s in wait_for.split(",") if s.strip())
-        return service.wait(pid, states, timeout)
-    return service.view(pid)
+    return view_or_wait(_service(request), pid, wait_for, timeout)
 
 
 @router.post("/transfers/{pid}/token", summary="Ask the provider for a fresh data token")
