@@ -210,3 +210,15 @@ def test_write_takes_the_hash_of_chunks_that_hash_themselves(
     next(started)
     assert backend.write({"type": "File", "path": "b.bin"}, started).sha256 == expected
     assert (root / "b.bin").read_bytes() == b"".join(payload)
+
+
+def test_a_large_write_is_written_back_on_the_way_and_arrives_whole(
+    backend: FileBackend, root: Path
+) -> None:
+    block = os.urandom(MIB)
+    chunks = [block] * 33 + [b"tail"]  # past the 32 MiB write-back step
+    result = backend.write({"type": "File", "path": "big.bin"}, chunks)
+    assert result.size == 33 * MIB + 4
+    assert result.sha256 == hashlib.sha256(b"".join(chunks)).hexdigest()
+    with (root / "big.bin").open("rb") as written:
+        assert hashlib.sha256(written.read()).hexdigest() == result.sha256
