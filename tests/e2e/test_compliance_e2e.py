@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,6 @@ from compliance_helpers import (
     registration_credential,
 )
 
-from hansa.compliance.registry import Registry
 from hansa.compliance.service import ComplianceService
 from hansa.compliance.shapes import ShapeValidator
 from hansa.compliance.violations import ComplianceFailed
@@ -39,9 +39,12 @@ def _named(node: RunningNode) -> Party:
 
 
 @pytest.fixture(scope="module")
-def compliance(federation: LocalFederation) -> ComplianceService:
+def compliance(federation: LocalFederation) -> Iterator[ComplianceService]:
     clearing = federation["clearing-house"].node
-    registry = Registry(clearing.sessions, clearing.identity.trust)
+    # The node's own registry: a second Registry object would leave the node's cache stale.
+    assert clearing.compliance is not None
+    registry = clearing.compliance.registry
+    before = registry.current_terms()
     # The node may already be set up (by its own start-up or another test): add what is not.
     if GAIA_X_TERMS_HASH not in registry.terms_snapshot()[1]:
         registry.add_terms(
@@ -52,12 +55,15 @@ def compliance(federation: LocalFederation) -> ComplianceService:
         registry.set_current_terms(registry.terms_snapshot()[1][GAIA_X_TERMS_HASH])
     if not registry.is_trusted("notary", clearing.identity.did):
         registry.add_party("notary", clearing.identity.did)
-    return ComplianceService(
+    yield ComplianceService(
         verifier=clearing.identity.verifier,
         shapes=ShapeValidator.builtin(),
         registry=registry,
         issue=clearing.identity.issue_credential,
     )
+    # Later tests on the shared federation (the demo's onboarding) expect its own terms.
+    if before is not None and before.sha256 != GAIA_X_TERMS_HASH:
+        registry.set_current_terms(before.version)
 
 
 def _presentation(federation: LocalFederation, credentials: dict[str, dict[str, Any]]) -> str:
