@@ -26,19 +26,14 @@ do not collide on one node).
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from hansa.connector import dsp_messages as dsp
-from hansa.connector.assets import AssetService
-from hansa.connector.catalog import DSP_BASE_PATH
-from hansa.connector.credential_service import CredentialServiceClient, SecureTokenService
 from hansa.connector.dcp import IdTokenClaims
 from hansa.connector.dsp_process import check_pids
 from hansa.connector.dsp_schemas import validate_message
@@ -49,208 +44,38 @@ from hansa.connector.negotiation_checks import (
     policy_refusal,
     published_offer,
 )
+from hansa.connector.negotiation_process import (
+    CALLBACK_PATH,
+    TOPIC,
+    Answer,
+    NegotiationProcesses,
+    new_pid,
+    offer_scopes,
+    other_party,
+)
 from hansa.connector.negotiation_states import (
     AGREEMENT_VERIFICATION,
     CONTRACT_AGREEMENT,
     CONTRACT_OFFER,
     CONTRACT_REQUEST,
     EVENT_ACCEPTED,
-    EVENT_FINALIZED,
     NEGOTIATION_TERMINATION,
     InvalidTransition,
-    NegotiationState,
     Party,
     negotiation_message_kind,
-    negotiation_transition,
 )
 from hansa.connector.negotiation_terms import (
-    agreement_for,
     same_terms,
-    scopes_for_policy,
 )
-from hansa.connector.outbox import OutboundMessage, OutboxWorker, enqueue
 from hansa.connector.process_models import ContractNegotiationRecord as Record
-from hansa.connector.state_waits import StateWaiters
-from hansa.db import transaction, utcnow
+from hansa.db import transaction
 from hansa.errors import BadRequest, Conflict, HansaError, NotFound
-from hansa.fetch import GuardedClient, HttpStatusError
 from hansa.policy import parse_policy
 from hansa.policy.errors import PolicyError
 
-TOPIC = "negotiation"
-CALLBACK_PATH = DSP_BASE_PATH + "/callback"
-Answer = tuple[int, dict[str, Any]]
 
-# Where each message goes: provider endpoints (sent by the consumer) and callbacks.
-_TO_PROVIDER = {
-    CONTRACT_REQUEST: "/negotiations/{pid}/request",
-    EVENT_ACCEPTED: "/negotiations/{pid}/events",
-    AGREEMENT_VERIFICATION: "/negotiations/{pid}/agreement/verification",
-    NEGOTIATION_TERMINATION: "/negotiations/{pid}/termination",
-}
-_TO_CONSUMER = {
-    CONTRACT_OFFER: "/negotiations/{pid}/offers",
-    CONTRACT_AGREEMENT: "/negotiations/{pid}/agreement",
-    EVENT_FINALIZED: "/negotiations/{pid}/events",
-    NEGOTIATION_TERMINATION: "/negotiations/{pid}/termination",
-}
-
-
-def _other(role: Party) -> Party:
-    return "consumer" if role == "provider" else "provider"
-
-
-def _new_pid() -> str:
-    return f"urn:uuid:{uuid.uuid4()}"
-
-
-def _scopes(offer: Mapping[str, Any]) -> list[str]:
-    """The DCP scopes of the claims an offer's policy reads (granted with our message)."""
-    try:
-        return scopes_for_policy(parse_policy(offer))
-    except PolicyError:
-        return []  # the provider reads its own copy of the policy and will say why
-
-
-class NegotiationService:
+class NegotiationService(NegotiationProcesses):
     """Both sides of contract negotiation for one node; see the module docstring."""
-
-    def __init__(
-        self,
-        *,
-        sessions: sessionmaker[Session],
-        did: str,
-        base_url: str,
-        http: GuardedClient,
-        sts: SecureTokenService,
-        claims_client: CredentialServiceClient | None,
-        assets: AssetService | None,
-        outbox: OutboxWorker | None = None,
-        auto_accept: bool = True,
-        allow_loopback_callbacks: bool = False,
-        allow_private_callbacks: bool = False,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self._sessions = sessions
-        self.did = did
-        self.endpoint_url = base_url.rstrip("/") + DSP_BASE_PATH
-        self.callback_url = base_url.rstrip("/") + CALLBACK_PATH
-        self._http = http
-        self._sts = sts
-        self._claims = claims_client
-        self._assets = assets
-        self._outbox = outbox
-        self.auto_accept = auto_accept
-        self._allow_loopback = allow_loopback_callbacks
-        self._allow_private = allow_private_callbacks
-        self._clock = clock
-        self._waiters = StateWaiters()
-
-    def _committed(self, session: Session | None = None, record: Record | None = None) -> None:
-        """After a commit: hand what it wrote to the outbox worker, wake ``record``'s waiters.
-
-        The outbox first: the next message leaves before anyone reads the new state.
-        """
-        if session is not None and self._outbox is not None:
-            self._outbox.dispatch(session)
-        self._waiters.committed(
-            record.id if record is not None else None, record.state if record else None
-        )
-
-    def wait(self, pid: str, states: tuple[str, ...], timeout: float) -> dict[str, Any]:
-        """The negotiation once it is in one of ``states``, or as it is after ``timeout`` s.
-
-        Woken by this process's commits on ``pid``; another process's (the database is
-        shared) are seen within a second.
-        """
-        return self._waiters.wait(pid, states, timeout, lambda: self.view(pid))
-
-    # --- state changes (inside a transaction) --------------------------------------------
-
-    def _lock(self, session: Session, pid: str, role: Party) -> Record | None:
-        if session.get_bind().dialect.name == "sqlite":
-            # Take SQLite's write lock before reading, so no other writer slips in between.
-            session.execute(
-                update(Record)
-                .where(Record.id == pid)
-                .values(state=Record.state)
-                .execution_options(synchronize_session=False)
-            )
-        return session.scalars(
-            select(Record).where(Record.id == pid, Record.role == role).with_for_update()
-        ).first()
-
-    def _move(self, record: Record, kind: str, sender: Party) -> NegotiationState:
-        current = NegotiationState(record.state) if record.state else None
-        target = negotiation_transition(current, kind, role=record.role, sender=sender)  # type: ignore[arg-type]
-        now = self._clock()
-        record.state = target.value
-        record.history = [*(record.history or []), {"state": target.value, "at": now.isoformat()}]
-        record.updated_at = now
-        return target
-
-    def _send(
-        self,
-        session: Session,
-        record: Record,
-        body: dict[str, Any],
-        scopes: list[str] | None = None,
-    ) -> None:
-        """Move the state for a message we send and put the message in the outbox."""
-        kind = negotiation_message_kind(body)
-        self._move(record, kind, record.role)  # type: ignore[arg-type]
-        # Only an initiating request (consumer) or offer (provider) carries a callbackAddress.
-        initial = "callbackAddress" in body
-        if record.role == "consumer":
-            path = "/negotiations/request" if initial else _TO_PROVIDER[kind]
-        else:
-            path = "/negotiations/offers" if initial else _TO_CONSUMER[kind]
-        if not initial and record.counterparty_pid is None:
-            raise Conflict(
-                "the provider has not answered the request yet (its pid is unknown); try again",
-                code="negotiation.counterparty_pid_unknown",
-            )
-        validate_message(body)
-        write = self._outbox.enqueue if self._outbox is not None else enqueue
-        write(
-            session,
-            topic=TOPIC,
-            process_id=record.id,
-            target_url=record.counterparty_address + path.format(pid=record.counterparty_pid),
-            audience=record.counterparty_did,
-            body=body,
-            scopes=scopes or (),
-        )
-
-    def _pids(self, record: Record) -> dict[str, str]:
-        other = record.counterparty_pid or ""
-        if record.role == "provider":
-            return {"provider_pid": record.id, "consumer_pid": other}
-        return {"provider_pid": other, "consumer_pid": record.id}
-
-    def _ack(self, record: Record) -> dict[str, Any]:
-        return dsp.contract_negotiation(**self._pids(record), state=record.state)
-
-    def _terminate(self, session: Session, record: Record, code: str, reason: str) -> None:
-        record.error_code, record.error_reason = code, reason
-        body = dsp.contract_negotiation_termination_message(
-            **self._pids(record), code=code, reason=reason
-        )
-        self._send(session, record, body)
-
-    def _agree(self, session: Session, record: Record) -> None:
-        now = self._clock()
-        agreement = agreement_for(
-            record.offer,
-            agreement_id=_new_pid(),
-            target=record.dataset_id or str(record.offer.get("target", "")),
-            provider_did=self.did,
-            consumer_did=record.counterparty_did,
-            timestamp=now,
-        )
-        record.agreement, record.agreement_id = agreement, agreement["@id"]
-        body = dsp.contract_agreement_message(**self._pids(record), agreement=agreement)
-        self._send(session, record, body)
 
     # --- provider: the initial contract request -----------------------------------------
 
@@ -280,7 +105,7 @@ class NegotiationService:
             self._claims, caller_did, id_token, asset_id, policy.document, self._clock()
         )
         record = Record(
-            id=_new_pid(),
+            id=new_pid(),
             role="provider",
             state="",
             counterparty_did=caller_did,
@@ -363,7 +188,7 @@ class NegotiationService:
         offer = body["offer"]  # with its target: the schema requires it
         digest = message_digest(path, body)
         record = Record(
-            id=_new_pid(),
+            id=new_pid(),
             role="consumer",
             state="",
             counterparty_did=caller_did,
@@ -433,7 +258,7 @@ class NegotiationService:
                     )
                 check_pids(record, body, process="negotiation", code="negotiation.pid_mismatch")
                 try:
-                    self._move(record, kind, _other(role))
+                    self._move(record, kind, other_party(role))
                 except InvalidTransition:
                     # Applied before (a retry whose answer was lost)? Then answer as before.
                     done = already_processed(session, caller_did, digest)
@@ -540,7 +365,7 @@ class NegotiationService:
 
     def _accept(self, session: Session, record: Record) -> None:
         """Consumer: accept the offer, letting the provider read the claims its policy needs."""
-        self._send(session, record, self._event(record, "ACCEPTED"), _scopes(record.offer))
+        self._send(session, record, self._event(record, "ACCEPTED"), offer_scopes(record.offer))
 
     def _event(self, record: Record, event: Any) -> dict[str, Any]:
         return dsp.contract_negotiation_event_message(**self._pids(record), event_type=event)
@@ -593,7 +418,7 @@ class NegotiationService:
                 pointer="/offer",
             )
         record = Record(
-            id=_new_pid(),
+            id=new_pid(),
             role="consumer",
             state="",
             counterparty_did=provider_did,
@@ -609,7 +434,7 @@ class NegotiationService:
         )
         with transaction(self._sessions) as session:
             session.add(record)
-            self._send(session, record, body, _scopes(offer))
+            self._send(session, record, body, offer_scopes(offer))
         self._committed(session, record)
         return negotiation_view(record)
 
@@ -648,7 +473,7 @@ class NegotiationService:
                 pointer="/offer",
             ) from exc
         record = Record(
-            id=_new_pid(),
+            id=new_pid(),
             role="provider",
             state="",
             counterparty_did=consumer_did,
@@ -714,81 +539,5 @@ class NegotiationService:
         self._committed(session, record)
         return self.view(pid)
 
-    def view(self, pid: str) -> dict[str, Any]:
-        """A negotiation as the management API shows it (404 ``negotiation.not_found``)."""
-        with self._sessions() as session:
-            record = session.get(Record, pid)
-            if record is None:
-                raise NotFound(f"there is no negotiation {pid!r}", code="negotiation.not_found")
-            return negotiation_view(record)
 
-    def list(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """The newest negotiations first, optionally in one state."""
-        with self._sessions() as session:
-            query = select(Record).order_by(Record.created_at.desc()).limit(limit)
-            if state:
-                query = query.where(Record.state == state.upper())
-            return [negotiation_view(r) for r in session.scalars(query)]
-
-    # --- the outbox handler --------------------------------------------------------------
-
-    def deliver(self, message: OutboundMessage) -> Any:
-        """Send one message with a DCP token for the counterparty; keep its answer."""
-        token = self._sts.id_token(message.audience, scopes=message.scopes)
-        response = self._http.post_json(
-            message.target_url, message.body, headers={"Authorization": f"Bearer {token}"}
-        )
-        return response.json() if response.content.strip() else None
-
-    def apply_answer(self, session: Session, message: OutboundMessage, answer: Any) -> None:
-        """In the outbox's "delivered" transaction: an initiating request (offer) learns the
-        provider's (consumer's) pid from the answer."""
-        if "callbackAddress" not in message.body or not isinstance(answer, dict):
-            return
-        role, key = (
-            ("consumer", "providerPid")
-            if message.message_type == "ContractRequestMessage"
-            else ("provider", "consumerPid")
-        )
-        their_pid = answer.get(key)
-        if isinstance(their_pid, str):
-            # Conditional: their next message may have named their pid already (it can
-            # arrive before this answer), and then it stays as it is.
-            session.execute(
-                update(Record)
-                .where(
-                    Record.id == message.process_id,
-                    Record.role == role,
-                    Record.counterparty_pid.is_(None),
-                )
-                .values(counterparty_pid=their_pid)
-                .execution_options(synchronize_session=False)
-            )
-
-    def refused(self, message: OutboundMessage, error: HansaError) -> None:
-        """The counterparty refused a message for good: the negotiation ends (TERMINATED)."""
-        code, reason = error.code, error.detail
-        if isinstance(error, HttpStatusError):
-            try:
-                problem = error.response.json()
-            except HansaError:
-                problem = None
-            if isinstance(problem, dict):
-                code = str(problem.get("code") or code)
-                reasons = problem.get("reason")
-                reason = "; ".join(map(str, reasons)) if isinstance(reasons, list) else reason
-        with transaction(self._sessions) as session:
-            record = session.get(Record, message.process_id)
-            if record is None or record.state in ("FINALIZED", "TERMINATED"):
-                return
-            record.error_code, record.error_reason = code, f"{message.message_type}: {reason}"
-            record.state = "TERMINATED"
-            record.history = [
-                *(record.history or []),
-                {"state": "TERMINATED", "at": self._clock().isoformat()},
-            ]
-            record.updated_at = self._clock()
-        self._committed(record=record)
-
-
-__all__ = ["CALLBACK_PATH", "TOPIC", "NegotiationService"]
+__all__ = ["CALLBACK_PATH", "TOPIC", "Answer", "NegotiationService"]
