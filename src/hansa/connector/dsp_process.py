@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
-from hansa.errors import BadRequest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hansa.connector.process_models import ContractNegotiationRecord
+from hansa.connector.transfer_models import TransferProcessRecord
+from hansa.errors import BadRequest, NotFound
+
+# Either kind of stored process; constrained so that each is type-checked as itself.
+R = TypeVar("R", ContractNegotiationRecord, TransferProcessRecord)
 
 
 class ProcessRecord(Protocol):
@@ -43,4 +51,36 @@ def check_pids(record: ProcessRecord, body: Mapping[str, Any], *, process: str, 
         )
 
 
-__all__ = ["ProcessRecord", "check_pids"]
+def view_process(
+    sessions: sessionmaker[Session],
+    model: type[R],
+    pid: str,
+    render: Callable[[R], dict[str, Any]],
+    *,
+    process: str,
+    code: str,
+) -> dict[str, Any]:
+    """Process ``pid`` rendered for the management API; 404 ``code`` when there is none."""
+    with sessions() as session:
+        record = session.get(model, pid)
+        if record is None:
+            raise NotFound(f"there is no {process} {pid!r}", code=code)
+        return render(record)
+
+
+def list_processes(
+    sessions: sessionmaker[Session],
+    model: type[R],
+    render: Callable[[R], dict[str, Any]],
+    state: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` processes first, rendered, optionally only those in ``state``."""
+    with sessions() as session:
+        query = select(model).order_by(model.created_at.desc()).limit(limit)
+        if state:
+            query = query.where(model.state == state.upper())
+        return [render(r) for r in session.scalars(query)]
+
+
+__all__ = ["ProcessRecord", "check_pids", "list_processes", "view_process"]

@@ -20,6 +20,7 @@ from hansa.connector import dsp_messages as dsp
 from hansa.connector.assets import AssetService
 from hansa.connector.catalog import DSP_BASE_PATH
 from hansa.connector.credential_service import CredentialServiceClient, SecureTokenService
+from hansa.connector.dsp_process import list_processes, view_process
 from hansa.connector.dsp_schemas import validate_message
 from hansa.connector.negotiation_checks import (
     negotiation_view,
@@ -45,7 +46,7 @@ from hansa.connector.outbox import OutboundMessage, OutboxWorker, enqueue
 from hansa.connector.process_models import ContractNegotiationRecord as Record
 from hansa.connector.state_waits import StateWaiters
 from hansa.db import transaction, utcnow
-from hansa.errors import Conflict, HansaError, NotFound
+from hansa.errors import Conflict, HansaError
 from hansa.fetch import GuardedClient, HttpStatusError
 from hansa.policy import parse_policy
 from hansa.policy.errors import PolicyError
@@ -227,19 +228,18 @@ class NegotiationProcesses:
 
     def view(self, pid: str) -> dict[str, Any]:
         """A negotiation as the management API shows it (404 ``negotiation.not_found``)."""
-        with self._sessions() as session:
-            record = session.get(Record, pid)
-            if record is None:
-                raise NotFound(f"there is no negotiation {pid!r}", code="negotiation.not_found")
-            return negotiation_view(record)
+        return view_process(
+            self._sessions,
+            Record,
+            pid,
+            negotiation_view,
+            process="negotiation",
+            code="negotiation.not_found",
+        )
 
     def list(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The newest negotiations first, optionally in one state."""
-        with self._sessions() as session:
-            query = select(Record).order_by(Record.created_at.desc()).limit(limit)
-            if state:
-                query = query.where(Record.state == state.upper())
-            return [negotiation_view(r) for r in session.scalars(query)]
+        return list_processes(self._sessions, Record, negotiation_view, state, limit)
 
     # --- the outbox handler --------------------------------------------------------------
 

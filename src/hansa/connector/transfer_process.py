@@ -25,6 +25,7 @@ from hansa.connector.agreements import AgreementEnforcer
 from hansa.connector.assets import AssetService
 from hansa.connector.catalog import DSP_BASE_PATH
 from hansa.connector.credential_service import SecureTokenService
+from hansa.connector.dsp_process import list_processes, view_process
 from hansa.connector.dsp_schemas import validate_message
 from hansa.connector.outbox import OutboxWorker, enqueue
 from hansa.connector.transfer_models import TransferProcessRecord as Record
@@ -40,7 +41,7 @@ from hansa.dataplane.backends import BackendRegistry
 from hansa.dataplane.tokens import DataGrant
 from hansa.dataplane.usage import Access, SqlUsageLog, access_event
 from hansa.db import utcnow
-from hansa.errors import Conflict, NotFound
+from hansa.errors import Conflict
 from hansa.fetch import GuardedClient
 
 TOPIC = "transfer"
@@ -235,19 +236,18 @@ class TransferProcesses:
 
     def view(self, pid: str) -> dict[str, Any]:
         """A transfer as the management API shows it (404 ``transfer.not_found``)."""
-        with self._sessions() as session:
-            record = session.get(Record, pid)
-            if record is None:
-                raise NotFound(f"there is no transfer {pid!r}", code="transfer.not_found")
-            return transfer_view(record)
+        return view_process(
+            self._sessions,
+            Record,
+            pid,
+            transfer_view,
+            process="transfer",
+            code="transfer.not_found",
+        )
 
     def list(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The newest transfers first, optionally in one state."""
-        with self._sessions() as session:
-            query = select(Record).order_by(Record.created_at.desc()).limit(limit)
-            if state:
-                query = query.where(Record.state == state.upper())
-            return [transfer_view(r) for r in session.scalars(query)]
+        return list_processes(self._sessions, Record, transfer_view, state, limit)
 
 
 def default_pull_path(pid: str) -> str:
