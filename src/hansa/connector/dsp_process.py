@@ -8,6 +8,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hansa.connector.inbound import already_processed
 from hansa.connector.process_models import ContractNegotiationRecord
 from hansa.connector.transfer_models import TransferProcessRecord
 from hansa.errors import BadRequest, NotFound
@@ -51,6 +52,17 @@ def check_pids(record: ProcessRecord, body: Mapping[str, Any], *, process: str, 
         )
 
 
+def earlier_answer(
+    sessions: sessionmaker[Session], sender: str, digest: str
+) -> tuple[int, dict[str, Any]] | None:
+    """The answer a message got when it was applied before, read in a fresh session.
+
+    For the handler of an ``IntegrityError``: the failed transaction cannot be read from.
+    """
+    with sessions() as session:
+        return already_processed(session, sender, digest)
+
+
 def view_process(
     sessions: sessionmaker[Session],
     model: type[R],
@@ -83,4 +95,4 @@ def list_processes(
         return [render(r) for r in session.scalars(query)]
 
 
-__all__ = ["ProcessRecord", "check_pids", "list_processes", "view_process"]
+__all__ = ["ProcessRecord", "check_pids", "earlier_answer", "list_processes", "view_process"]

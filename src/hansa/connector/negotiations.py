@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from hansa.connector import dsp_messages as dsp
 from hansa.connector.dcp import IdTokenClaims
-from hansa.connector.dsp_process import check_pids
+from hansa.connector.dsp_process import check_pids, earlier_answer
 from hansa.connector.dsp_schemas import validate_message
 from hansa.connector.inbound import already_processed, message_digest, remember_processed
 from hansa.connector.negotiation_checks import (
@@ -213,8 +213,7 @@ class NegotiationService(NegotiationProcesses):
                     response=answer[1],
                 )
         except IntegrityError:
-            with self._sessions() as session:
-                done = already_processed(session, caller_did, digest)
+            done = earlier_answer(self._sessions, caller_did, digest)
             if done is not None:
                 return done  # the same offer again: answered as the first time
             raise Conflict(
@@ -283,8 +282,7 @@ class NegotiationService(NegotiationProcesses):
         except IntegrityError:
             # Applied before, and the state came back to where it allows the message again:
             # the processed-message log refuses the second effect; answer as the first time.
-            with self._sessions() as session:
-                done = already_processed(session, caller_did, digest)
+            done = earlier_answer(self._sessions, caller_did, digest)
             if done is None:
                 raise
             return done

@@ -50,7 +50,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hansa.connector import dsp_messages as dsp
 from hansa.connector import transfer_data as data
-from hansa.connector.dsp_process import check_pids
+from hansa.connector.dsp_process import check_pids, earlier_answer
 from hansa.connector.dsp_schemas import validate_message
 from hansa.connector.inbound import already_processed, message_digest, remember_processed
 from hansa.connector.negotiation_checks import check_callback_address
@@ -167,8 +167,7 @@ class TransferService(TransferProcesses):
                     response=answer[1],
                 )
         except IntegrityError:
-            with self._sessions() as session:
-                done = already_processed(session, caller_did, digest)
+            done = earlier_answer(self._sessions, caller_did, digest)
             if done is not None:
                 return done
             raise Conflict(
@@ -251,8 +250,7 @@ class TransferService(TransferProcesses):
                     response=answer[1],
                 )
         except IntegrityError:
-            with self._sessions() as session:
-                done = already_processed(session, caller_did, digest)
+            done = earlier_answer(self._sessions, caller_did, digest)
             if done is None:
                 raise
             return done
