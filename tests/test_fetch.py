@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import socket
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -379,38 +378,3 @@ def test_bad_ca_bundle_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(HansaError) as excinfo:
         GuardedClient(HttpSettings(ca_bundle=bad))
     assert excinfo.value.code == "config.ca_bundle_invalid"
-
-
-def test_gathered_read_takes_what_has_arrived_without_waiting() -> None:
-    from hansa.fetch_guard import _gather
-
-    left, right = socket.socketpair()
-    with left, right:
-        right.sendall(b"b" * 10 + b"c" * 10)
-        # Up to max_bytes of what is there, then back to the caller (no wait for more).
-        assert _gather(left, b"a", 16) == b"a" + b"b" * 10 + b"c" * 5
-        assert _gather(left, b"", 100) == b"c" * 5
-        assert _gather(left, b"x", 100) == b"x"
-        right.close()
-        assert _gather(left, b"y", 100) == b"y"  # the end is left for the next read
-        assert left.recv(10) == b""
-
-
-@pytest.mark.parametrize(
-    ("pieces", "size", "chunks"),
-    [
-        ([b"abcd", b"ef"], 2, [b"ab", b"cd", b"ef"]),
-        ([b"a", b"b", b"c", b"defg"], 3, [b"abc", b"def", b"g"]),
-        ([b"abc", b"", b"abc"], 3, [b"abc", b"abc"]),
-        ([b"ab", b"cdefgh", b"i"], 4, [b"abcd", b"efgh", b"i"]),
-        ([], 4, []),
-    ],
-)
-def test_streamed_bodies_come_in_exact_chunks(
-    pieces: list[bytes], size: int, chunks: list[bytes]
-) -> None:
-    from hansa.fetch import _exact_chunks
-
-    out = list(_exact_chunks(pieces, size))
-    assert out == chunks
-    assert all(type(c) is bytes for c in out)

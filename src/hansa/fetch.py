@@ -12,7 +12,8 @@ URLs that come from outside, so every fetch is a possible SSRF. The guard:
 - The body is capped while it streams (``Content-Length`` is not trusted) and the whole
   request, redirects and a slowly dripping body included, has one deadline.
 
-The address rules and the pinning transport live in :mod:`hansa.fetch_guard`.
+The address rules and the pinning transport live in :mod:`hansa.fetch_guard`; streamed
+GETs (data of any size) read their bodies straight off the socket in :mod:`hansa.fetch_stream`.
 
 Errors: ``net.invalid_url``, ``net.insecure_scheme`` (BadRequest); ``net.forbidden_target``
 (Forbidden); ``net.redirect_refused``, ``net.too_large``, ``net.tls_failed``,
@@ -39,10 +40,12 @@ from hansa.fetch_guard import (
     HostResolver,
     check_address,
     classify_address,
+    connect,
     pinned_transport,
     request_budget,
     system_resolver,
 )
+from hansa.fetch_stream import exchange
 from hansa.settings import HttpSettings
 
 __all__ = [
@@ -135,6 +138,7 @@ class GuardedClient:
     ) -> None:
         self._http = http
         self._clock = clock
+        self._resolver = resolver
         context = ssl.create_default_context()
         if http.ca_bundle is not None:
             try:
@@ -145,6 +149,7 @@ class GuardedClient:
                     "of CA certificates",
                     code="config.ca_bundle_invalid",
                 ) from exc
+        self._context = context
         self._client = httpx.Client(
             transport=pinned_transport(http, resolver, context),
             follow_redirects=False,
@@ -254,12 +259,26 @@ class GuardedClient:
         sent = dict(headers or {})
         previous: httpx.URL | None = None
         for _hop in range(self._http.max_redirects + 1):
-            request = self._client.build_request("GET", current, headers=sent)
             try:
                 with request_budget(
                     deadline, loopback_only=current.scheme == "http", clock=self._clock
                 ):
-                    response = self._client.send(request, stream=True)
+                    sock = connect(
+                        self._http,
+                        self._resolver,
+                        self._context,
+                        current,
+                        self._http.timeout_seconds,
+                    )
+                response = exchange(
+                    sock,
+                    host=current.host,
+                    host_header=current.netloc.decode("ascii"),
+                    target=current.raw_path,
+                    headers={"User-Agent": USER_AGENT, **sent},
+                    head_timeout=lambda: deadline - self._clock(),
+                    idle_timeout=self._http.timeout_seconds,
+                )
             except HansaError as exc:
                 if previous is not None and exc.code in {
                     "net.forbidden_target",
@@ -273,14 +292,8 @@ class GuardedClient:
                         reason=exc.code,
                     ) from exc
                 raise
-            except httpx.HTTPError as exc:
-                raise UpstreamError(
-                    f"bad answer from {current.host}: {exc}",
-                    code="net.protocol_error",
-                    host=current.host,
-                ) from exc
             location = response.headers.get("location")
-            if response.status_code in REDIRECT_STATUSES and location:
+            if response.status in REDIRECT_STATUSES and location:
                 response.close()
                 previous, target = current, current.join(location)
                 try:
@@ -297,10 +310,10 @@ class GuardedClient:
                 continue
             try:
                 yield StreamedResponse(
-                    status=response.status_code,
-                    headers={k.lower(): v for k, v in response.headers.items()},
+                    status=response.status,
+                    headers=response.headers,
                     url=str(current),
-                    chunks=self._iter_body(response, current, chunk_size),
+                    chunks=response.chunks(chunk_size),
                 )
             finally:
                 response.close()
@@ -366,17 +379,6 @@ class GuardedClient:
         return fetched
 
     # --- internals ---
-
-    @staticmethod
-    def _iter_body(response: httpx.Response, url: httpx.URL, chunk_size: int) -> Iterator[bytes]:
-        # Outside request_budget, each socket read is bounded by the client's read timeout
-        # alone: the idle timeout described in stream_get.
-        try:
-            yield from _exact_chunks(response.iter_bytes(), chunk_size)
-        except httpx.HTTPError as exc:
-            raise UpstreamError(
-                f"bad answer from {url.host}: {exc}", code="net.protocol_error", host=url.host
-            ) from exc
 
     def _parse_url(self, url: str | httpx.URL, *, previous: httpx.URL | None) -> httpx.URL:
         try:
@@ -517,29 +519,3 @@ class GuardedClient:
             if len(body) > limit:
                 raise too_large("a longer body")
         return bytes(body)
-
-
-def _exact_chunks(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """``pieces`` regrouped into chunks of exactly ``size`` bytes (the last may be shorter).
-
-    Each byte is copied once (a join of views of the pieces), not through a growing buffer
-    as httpx's own chunking does; a piece that already has the size passes uncopied.
-    """
-    held: list[memoryview] = []
-    count = 0
-    for piece in pieces:
-        if not held and len(piece) == size:
-            yield piece
-            continue
-        view = memoryview(piece)
-        while count + len(view) >= size:
-            cut = size - count
-            held.append(view[:cut])
-            yield b"".join(held)
-            held, count = [], 0
-            view = view[cut:]
-        if view:
-            held.append(view)
-            count += len(view)
-    if held:
-        yield b"".join(held)

@@ -152,43 +152,15 @@ def _clamp(timeout: float | None) -> float | None:
     return timeout if budget is None else budget.clamp(timeout)
 
 
-def _gather(sock: socket.socket, first: bytes, max_bytes: int) -> bytes:
-    """``first`` and whatever more has already arrived, up to ``max_bytes``, without waiting.
-
-    TLS hands over one record (at most 16 KiB) per read, and every read costs a round
-    through the HTTP parser; a download would spend more time there than in decryption.
-    The stream's own ``read`` sets the socket's timeout again before it waits next.
-    """
-    pieces, size = [first], len(first)
-    sock.settimeout(0.0)
-    while size < max_bytes:
-        try:
-            piece = sock.recv(max_bytes - size)
-        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            break  # nothing more yet
-        except OSError:
-            break  # the next read reports it, after the data that did arrive
-        if not piece:
-            break  # the end: the next read sees it
-        pieces.append(piece)
-        size += len(piece)
-    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-
-
 class _DeadlineStream(httpcore.NetworkStream):
     """A socket stream whose every wait ends at the request's deadline."""
 
     def __init__(self, inner: httpcore.NetworkStream, host: str) -> None:
         self._inner = inner
         self._host = host
-        socket_ = inner.get_extra_info("socket")
-        self._socket: socket.socket | None = socket_ if isinstance(socket_, socket.socket) else None
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        data = self._inner.read(max_bytes, _clamp(timeout))
-        if not data or len(data) >= max_bytes or self._socket is None:
-            return data
-        return _gather(self._socket, data, max_bytes)
+        return self._inner.read(max_bytes, _clamp(timeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._inner.write(buffer, _clamp(timeout))
@@ -367,6 +339,32 @@ def pinned_transport(
         keepalive_expiry=30.0,
     )
     return _PinnedTransport(pool)
+
+
+def connect(
+    http: HttpSettings,
+    resolver: HostResolver,
+    ssl_context: ssl.SSLContext,
+    url: httpx.URL,
+    timeout: float,
+) -> socket.socket:
+    """A connection of its own to ``url``'s host by the rules of every fetch (TLS for https).
+
+    For :mod:`hansa.fetch_stream`, which reads bodies off the socket itself. Call it
+    inside :func:`request_budget`, like every request through the pinned transport.
+    """
+    port = url.port or (443 if url.scheme == "https" else 80)
+    with _network_errors(url.host):
+        stream = _PinningBackend(http, resolver).connect_tcp(url.host, port, timeout)
+        try:
+            if url.scheme == "https":
+                stream = stream.start_tls(ssl_context, server_hostname=url.host, timeout=timeout)
+        except BaseException:
+            stream.close()
+            raise
+    sock = stream.get_extra_info("socket")
+    assert isinstance(sock, socket.socket)
+    return sock
 
 
 @contextlib.contextmanager
