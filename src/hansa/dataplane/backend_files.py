@@ -136,10 +136,10 @@ class FileBackend:
         size = 0
         fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".hansa-", suffix=".part")
         try:
-            with os.fdopen(fd, "wb") as out:
+            with os.fdopen(fd, "wb", buffering=0) as out:
                 flushed = 0
                 for chunk in chunks:
-                    out.write(chunk)
+                    _write_all(out.fileno(), chunk)
                     if hashed is None:
                         digest.update(chunk)
                     size += len(chunk)
@@ -170,6 +170,25 @@ class FileBackend:
 
 
 _WRITE_BACK_EVERY = 32 * 1_048_576
+
+
+_WRITE_PIECE = 32_768
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write ``data`` in pieces of 32 KiB.
+
+    The page cache takes each write() in folios as large as the write (ext4 and XFS on
+    Linux 6.x): up to 32 KiB (order 3) they come from the per-CPU page lists, larger ones
+    from the buddy allocator, which is several times slower when memory is cold (measured
+    here, 1 GiB into a new file: 1 MiB writes 1.1-2.4 s of system time, 32 KiB writes
+    0.25 s, 4 KiB writes 0.7 s).
+    """
+    view = memoryview(data)
+    for start in range(0, len(view), _WRITE_PIECE):
+        part = view[start : start + _WRITE_PIECE]
+        while part:
+            part = part[os.write(fd, part) :]
 
 
 def _start_write_back(fd: int, offset: int, length: int) -> None:
