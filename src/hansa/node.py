@@ -237,6 +237,7 @@ class Node:
                 outbox=node.outbox,
                 allow_loopback_callbacks=settings.http.allow_loopback,
                 allow_private_callbacks=settings.http.allow_private,
+                lease_seconds=settings.connector.transfer_lease_seconds,
             )
             node.outbox.register(TRANSFER_TOPIC, node.transfers)
             node.data_endpoint = EnforcedDataEndpoint(
@@ -261,10 +262,13 @@ class Node:
             logger.info("label %s not published in the catalogue: %s", exc.code, exc.detail)
 
     def start_workers(self) -> None:
-        """Start background work: the outbox (messages a past run left pending go out now)
-        and the catalogue's status recheck."""
+        """Start background work: the outbox (messages a past run left pending go out now),
+        the transfer sweep (data a dead process was moving moves again) and the catalogue's
+        status recheck."""
         if self.outbox is not None:
             self.outbox.start()
+        if self.transfers is not None:
+            self.transfers.sweep.start()
         if self.catalogue is not None and self._recheck is None:
             self._recheck = threading.Thread(
                 target=recheck_forever,
@@ -287,5 +291,7 @@ class Node:
             self.catalogue.close()
         if self.outbox is not None:
             self.outbox.stop()
+        if self.transfers is not None:
+            self.transfers.sweep.stop()
         self.http.close()
         self.engine.dispose()

@@ -58,6 +58,14 @@ class ApiSettings(BaseModel):
     max_json_depth: int = 64
 
 
+class ConnectorSettings(BaseModel):
+    """The connector's background work."""
+
+    transfer_lease_seconds: float = Field(default=30.0, gt=0)
+    """How long a process may go without renewing its claim on a running transfer's data
+    movement before another process (or the same node after a restart) moves it again."""
+
+
 class Settings(BaseSettings):
     """Everything a node needs to know, in one object."""
 
@@ -87,6 +95,7 @@ class Settings(BaseSettings):
     trust: TrustSettings = Field(default_factory=TrustSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     notary: NotarySettings = Field(default_factory=NotarySettings)
+    connector: ConnectorSettings = Field(default_factory=ConnectorSettings)
 
     def sqlalchemy_url(self) -> str:
         if self.database_url:

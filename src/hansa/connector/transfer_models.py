@@ -38,6 +38,10 @@ class TransferProcessRecord(Base):
     error_code: Mapped[str | None] = mapped_column(String(128), nullable=True)
     error_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     history: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    mover: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    """The run (process and attempt) that moves the data of a STARTED transfer now."""
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """Until when ``mover``'s claim holds; after it, any process may move the data again."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

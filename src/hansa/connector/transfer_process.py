@@ -8,6 +8,7 @@ messages, knowing which transfers may move bytes now, and the management views.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -28,6 +29,7 @@ from hansa.connector.credential_service import SecureTokenService
 from hansa.connector.dsp_process import list_processes, view_process
 from hansa.connector.dsp_schemas import validate_message
 from hansa.connector.outbox import OutboxWorker, enqueue
+from hansa.connector.transfer_leases import MovementLeases, MovementSweep
 from hansa.connector.transfer_models import TransferProcessRecord as Record
 from hansa.connector.transfer_states import (
     TRANSFER_COMPLETION,
@@ -43,6 +45,8 @@ from hansa.dataplane.usage import Access, SqlUsageLog, access_event
 from hansa.db import utcnow
 from hansa.errors import Conflict
 from hansa.fetch import GuardedClient
+
+log = logging.getLogger("hansa.connector.transfers")
 
 TOPIC = "transfer"
 CALLBACK_PATH = DSP_BASE_PATH + "/callback"
@@ -81,9 +85,11 @@ class TransferProcesses:
         allow_loopback_callbacks: bool = False,
         allow_private_callbacks: bool = False,
         auto_start: bool = True,
+        lease_seconds: float = 30.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        """``auto_start``: the provider starts a requested transfer at once (else: ``act``)."""
+        """``auto_start``: the provider starts a requested transfer at once (else: ``act``);
+        ``lease_seconds``: how long a claim on a transfer's data movement holds unrenewed."""
         self._sessions = sessions
         self.did = did
         self.base_url = base_url.rstrip("/")
@@ -104,6 +110,9 @@ class TransferProcesses:
         # suspended and then resumed) stops at its next chunk instead of racing the new one.
         self._generation: dict[str, int] = {}
         self._generation_lock = threading.Lock()
+        self.leases = MovementLeases(sessions, lease_seconds=lease_seconds, clock=clock)
+        self.sweep = MovementSweep(self.leases, self._restart, clock=clock)
+        """Moves again what a dead process was moving; started with the node's workers."""
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -143,6 +152,8 @@ class TransferProcesses:
             self._stopped.discard(record.id)
         else:
             self._stopped.add(record.id)
+            # No data moves outside STARTED; a resumption claims the movement afresh.
+            record.mover = record.lease_until = None
         return target
 
     def _pids(self, record: Record) -> dict[str, str]:
@@ -213,6 +224,35 @@ class TransferProcesses:
             generation = self._generation.get(pid, 0) + 1
             self._generation[pid] = generation
         return lambda: self.running(pid) and self._generation.get(pid) == generation
+
+    def _restart(self, pid: str, run: str) -> None:
+        """Move the data of ``pid``, claimed by the sweep for ``run``, again (a side's job)."""
+        raise NotImplementedError
+
+    def _mover_guard(self, pid: str, run: str) -> Callable[[], bool]:
+        """:meth:`_run_guard` that also renews ``run``'s lease now and then.
+
+        False once the lease is lost: another run moves the data now, or the transfer left
+        STARTED (perhaps in another process of this node).
+        """
+        local = self._run_guard(pid)
+        renewed = time.monotonic()
+
+        def running() -> bool:
+            nonlocal renewed
+            if not local():
+                return False
+            now = time.monotonic()
+            if now - renewed < self.leases.renew_every:
+                return True
+            renewed = now
+            try:
+                return self.leases.renew(pid, run)
+            except Exception:  # a database hiccup: go on; a lost lease shows at the next try
+                log.exception("renewing the lease of transfer %s failed", pid)
+                return True
+
+        return running
 
     def _receipt(
         self, record: Record, size: int, outcome: str, error: str | None = None

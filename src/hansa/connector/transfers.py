@@ -33,16 +33,22 @@ Usage: the provider's data endpoint logs every access (``dev.hansa.dataplane.acc
 a refused transfer request; the consumer logs what it received or was refused
 (``dev.hansa.dataplane.receipt``), both as CloudEvents in the same usage table.
 
-Not yet: a pull or push that was running when its node stopped is not restarted (the
-transfer stays STARTED; suspend and resume it); the per-chunk "may bytes flow" state is
-kept per process, so nodes sharing one database do not see each other's suspensions
-mid-stream (a new request reads the database).
+Crashes (:mod:`hansa.connector.transfer_leases`): the run that moves a STARTED
+transfer's data holds a lease on the transfer row, renewed from its per-chunk guard; when
+its process dies, the node's sweep (in any process on the database) claims the transfer
+once the lease has run out and moves the data again from the start, a pull with a fresh
+token if its own ran out. A suspended or terminated transfer is never moved again.
+
+Not yet: the per-chunk "may bytes flow" state is kept per process, so a suspension taken
+by another process of the node stops a running pull or push only at its next lease
+renewal (a few seconds), and the provider's data endpoint sees it at the next request.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -50,12 +56,14 @@ from sqlalchemy.exc import IntegrityError
 
 from hansa.connector import dsp_messages as dsp
 from hansa.connector import transfer_data as data
+from hansa.connector.data_address import DataAddressError, resolve_file_path
 from hansa.connector.dsp_process import check_pids, earlier_answer
 from hansa.connector.dsp_schemas import validate_message
 from hansa.connector.inbound import already_processed, message_digest, remember_processed
 from hansa.connector.negotiation_checks import check_callback_address
 from hansa.connector.outbox import OutboundMessage
 from hansa.connector.process_models import ContractNegotiationRecord
+from hansa.connector.transfer_leases import token_expired
 from hansa.connector.transfer_models import TransferProcessRecord as Record
 from hansa.connector.transfer_process import (
     CALLBACK_PATH,
@@ -303,15 +311,17 @@ class TransferService(TransferProcesses):
                 record.data_address = dict(body["dataAddress"])
             endpoint = (record.data_address or {}).get("endpoint")
             if record.transfer_type == data.PULL and isinstance(endpoint, str):
-                pid = record.id
-                return lambda: self._spawn(self._run_pull, pid)
+                pid, run = record.id, self.leases.new_run()
+                self.leases.hold(record, run)  # with the state: no sweep races the pull
+                return lambda: self._spawn(self._run_pull, pid, run)
         if (
             kind == TRANSFER_START
             and record.role == "provider"
             and record.transfer_type != data.PULL
         ):
-            pid = record.id
-            return lambda: self._spawn(self._run_push, pid)
+            pid, run = record.id, self.leases.new_run()
+            self.leases.hold(record, run)
+            return lambda: self._spawn(self._run_push, pid, run)
         return None
 
     def get(self, caller_did: str, role: str, pid: str) -> dict[str, Any]:
@@ -326,19 +336,23 @@ class TransferService(TransferProcesses):
 
     # --- moving the data ---------------------------------------------------------------
 
-    def _spawn(self, run: Callable[[str], None], pid: str) -> None:
-        threading.Thread(target=run, args=(pid,), name=f"transfer-{pid[-8:]}", daemon=True).start()
+    def _spawn(self, move: Callable[[str, str], None], pid: str, run: str) -> None:
+        """Move ``pid``'s data in a thread, as ``run`` (which holds the transfer's lease)."""
+        threading.Thread(
+            target=move, args=(pid, run), name=f"transfer-{pid[-8:]}", daemon=True
+        ).start()
 
-    def _run_pull(self, pid: str) -> None:
+    def _run_pull(self, pid: str, run: str) -> None:
         with self._sessions() as session:
             record = session.get(Record, pid)
-            if record is None or record.state != TransferState.STARTED:
+            if record is None or record.state != TransferState.STARTED or record.mover != run:
                 return
             address, destination = record.data_address or {}, dict(record.destination or {})
         if not isinstance(address.get("endpoint"), str):
+            self.leases.release(pid, run)
             return  # no endpoint given (yet): nothing to pull
         props = data.properties(address)
-        guard = self._run_guard(pid)
+        guard = self._mover_guard(pid, run)
         try:
             backend = data.StoppableBackend(self.backends.for_address(destination), guard)
             result = pull(
@@ -349,14 +363,17 @@ class TransferService(TransferProcesses):
                 destination,
             )
         except Exception as exc:  # every failure ends the transfer
-            self._moved_failed(pid, exc)
+            self._moved_failed(pid, exc, run)
             return
-        self._finished(pid, result.size, result.sha256)
+        self._finished(pid, result.size, result.sha256, run)
 
-    def _run_push(self, pid: str) -> None:
+    def _run_push(self, pid: str, run: str) -> None:
         with self._sessions() as session:
             record = session.get(Record, pid)
-            if record is None or record.state != TransferState.STARTED or not record.data_address:
+            if record is None or record.state != TransferState.STARTED or record.mover != run:
+                return
+            if not record.data_address:
+                self.leases.release(pid, run)
                 return
             target, kind, asset_id = (
                 dict(record.data_address),
@@ -364,7 +381,7 @@ class TransferService(TransferProcesses):
                 record.asset_id,
             )
             agreement_id, consumer = record.agreement_id, record.counterparty_did
-        run_guard = self._run_guard(pid)
+        run_guard = self._mover_guard(pid, run)
 
         def running() -> bool:
             # A push is enforced like a pull: the agreement is checked before every chunk.
@@ -381,15 +398,17 @@ class TransferService(TransferProcesses):
                 running=running,
             )
         except Exception as exc:  # every failure ends the transfer
-            self._moved_failed(pid, exc)
+            self._moved_failed(pid, exc, run)
             return
-        self._finished(pid, size, sha256)
+        self._finished(pid, size, sha256, run)
 
-    def _finished(self, pid: str, size: int, sha256: str) -> None:
+    def _finished(self, pid: str, size: int, sha256: str, run: str) -> None:
         with transaction(self._sessions) as session:
             record = self._lock(session, pid)
-            if record is None or record.state != TransferState.STARTED:
-                return  # suspended or terminated meanwhile: never reported complete
+            if record is None or record.state != TransferState.STARTED or record.mover != run:
+                # Suspended or terminated meanwhile, or another run took the movement over
+                # (this one looked dead): never reported complete by this run.
+                return
             record.size, record.sha256 = size, sha256
             self._send(session, record, self._completion(record))
             receipt = (
@@ -399,18 +418,22 @@ class TransferService(TransferProcesses):
         if receipt is not None:
             self.usage.record(receipt)
 
-    def _moved_failed(self, pid: str, error: BaseException) -> None:
+    def _moved_failed(self, pid: str, error: BaseException, run: str) -> None:
         code, reason = data.describe(error)
         receipt = None
         with transaction(self._sessions) as session:
             record = self._lock(session, pid)
             if record is None:
                 return
+            if record.state == TransferState.STARTED and record.mover != run:
+                return  # another run moves the data now: this one's failure says nothing
             if record.role == "consumer":
                 outcome = "refused" if "agreement" in code else "failed"
                 receipt = self._receipt(record, 0, outcome, code)
             if code in (data.TRANSFER_STOPPED, "dataplane.transfer_not_started"):
-                pass  # stopped by a suspension or termination, which the state already says
+                # Stopped by a suspension or termination, which the state already says; if
+                # the transfer is STARTED after all, the sweep moves it again.
+                record.mover = record.lease_until = None
             elif record.state != TransferState.STARTED:
                 record.error_code, record.error_reason = code, reason
             else:
@@ -509,18 +532,14 @@ class TransferService(TransferProcesses):
         self._committed(session)
         return self.view(pid)
 
-    def _resume_pull(self, pid: str) -> None:
+    def _resume_pull(self, pid: str, run: str) -> None:
         """Consumer resuming a pull: a new token from the provider, then pull again."""
         try:
-            address = self.request_token(pid)
+            self.request_token(pid)
         except HansaError as exc:
-            self._moved_failed(pid, exc)
+            self._moved_failed(pid, exc, run)
             return
-        with transaction(self._sessions) as session:
-            record = self._lock(session, pid)
-            if record is not None:
-                record.data_address = address
-        self._run_pull(pid)
+        self._run_pull(pid, run)
 
     def request_token(self, pid: str) -> dict[str, Any]:
         """Consumer: ask the provider for a fresh data token for a STARTED pull."""
@@ -577,10 +596,47 @@ class TransferService(TransferProcesses):
             if record is None:
                 return
             role, kind = record.role, record.transfer_type
-        if role == "provider" and kind != data.PULL:
-            self._spawn(self._run_push, pid)
-        elif role == "consumer" and kind == data.PULL:
-            self._spawn(self._resume_pull, pid)
+        if (role == "provider") == (kind == data.PULL):
+            return  # the other side moves the data
+        run = self.leases.new_run()
+        # Not claimed: no longer STARTED, or a run of an earlier delivery moves the data.
+        if self.leases.claim(pid, run):
+            self._spawn(self._run_push if role == "provider" else self._resume_pull, pid, run)
+
+    def _restart(self, pid: str, run: str) -> None:
+        """The sweep claimed ``pid`` (STARTED, nobody moving its data): move it from the start.
+
+        A pull whose token has run out asks for a new one first; stale temporary files of a
+        dead pull into a file are removed once they are surely stale.
+        """
+        self._stopped.discard(pid)  # the database says STARTED; a stale local stop must not win
+        with self._sessions() as session:
+            record = session.get(Record, pid)
+            if record is None:
+                return
+            role, address = record.role, dict(record.data_address or {})
+            destination = dict(record.destination or {})
+        if role == "provider":
+            self._spawn(self._run_push, pid, run)
+            return
+        directory = self._file_directory(destination)
+        if directory is not None:
+            self.sweep.clean_later(directory)
+        expired = token_expired(address, self._clock(), margin=self.leases.lease)
+        self._spawn(self._resume_pull if expired else self._run_pull, pid, run)
+
+    def _file_directory(self, destination: Mapping[str, Any]) -> Path | None:
+        """The directory a pull into a ``File`` destination writes its temporary file in."""
+        path = destination.get("path")
+        if destination.get("type") != "File" or not isinstance(path, str):
+            return None
+        root = getattr(self.backends.for_address(destination), "root", None)
+        if not isinstance(root, Path):
+            return None
+        try:
+            return resolve_file_path(root, path).parent
+        except DataAddressError:
+            return None
 
     def refused(self, message: OutboundMessage, error: HansaError) -> None:
         """The counterparty refused for good: the transfer ends (TERMINATED)."""
@@ -593,6 +649,7 @@ class TransferService(TransferProcesses):
                 return
             record.error_code, record.error_reason = code, f"{message.message_type}: {reason}"
             record.state = "TERMINATED"
+            record.mover = record.lease_until = None
             self._stopped.add(record.id)
             record.history = [
                 *(record.history or []),
