@@ -5,17 +5,23 @@ from __future__ import annotations
 import hashlib
 import ssl
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+from sqlalchemy import select
 from transfer_helpers import agree, publish_file, transfer, wait_for, write_asset_file
 
+from hansa.connector.process_models import OutboxMessage
+from hansa.connector.transfer_models import TransferProcessRecord
 from hansa.dataplane.backends import BackendRegistry, S3Config, config_from_settings
+from hansa.db import transaction, utcnow
 from hansa.demo.federation import LocalFederation, RunningNode
 
 HTTP = "https://w3id.org/idsa/v4.1/HTTP"
@@ -109,6 +115,65 @@ def test_http_push_arrives_whole_and_completes_with_its_sha256(
         theirs = client.get(f"/management/transfers/{view['providerPid']}").json()
     assert theirs["state"] == "COMPLETED"
     assert theirs["sha256"] == view["sha256"]
+
+
+def test_a_push_whose_process_died_is_sent_again_by_the_sweep(
+    federation: LocalFederation, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = federation["provider"]
+    transfers = provider.node.transfers
+    assert transfers is not None
+    dropped: list[str] = []
+    spawn = transfers._spawn
+
+    def first_run_dies(move: Callable[[str, str], None], pid: str, run: str) -> None:
+        if not dropped:
+            dropped.append(pid)  # claimed, then the process "died" before sending a byte
+            return
+        spawn(move, pid, run)
+
+    monkeypatch.setattr(transfers, "_spawn", first_run_dies)
+    path, content = write_asset_file(provider, 1_048_576 + 3)
+    agreement_id = agree(federation, publish_file(federation, path))
+    target = f"/in/again-{agreement_id[-8:]}"
+    started = transfer(
+        federation,
+        agreement_id,
+        "HttpData-PUSH",
+        destination=_push_address(receiver.url(target)),
+        states=("STARTED", "COMPLETED", "TERMINATED"),
+    )
+    assert started["state"] == "STARTED", started
+    pid = started["providerPid"]
+
+    def start_delivered() -> bool:
+        with provider.node.sessions() as session:
+            status = session.scalar(
+                select(OutboxMessage.status).where(
+                    OutboxMessage.process_id == pid,
+                    OutboxMessage.message_type == "TransferStartMessage",
+                )
+            )
+        return status == "delivered"
+
+    deadline = time.monotonic() + 60
+    while not (dropped and start_delivered()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert dropped == [pid]
+    with transaction(provider.node.sessions) as session:
+        record = session.get(TransferProcessRecord, pid)
+        assert record is not None
+        assert record.state == "STARTED"
+        assert record.mover is not None  # the dead run's claim, still on the row
+        record.lease_until = utcnow() - timedelta(seconds=1)  # ... until its lease runs out
+    transfers.sweep.wake()
+    with federation["consumer"].client(federation.ca_file) as client:
+        view = wait_for(
+            client, f"/management/transfers/{started['id']}", ("COMPLETED", "TERMINATED")
+        )
+    assert view["state"] == "COMPLETED", view
+    assert receiver.bodies[target] == content
+    assert view["sha256"] == hashlib.sha256(content).hexdigest()
 
 
 @pytest.mark.parametrize("url", ["https://10.1.2.3/in", "https://192.168.0.7:8443/in"])

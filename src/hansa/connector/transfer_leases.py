@@ -267,6 +267,10 @@ class MovementSweep:
         self._thread.join(timeout)
         self._thread = None
 
+    def wake(self) -> None:
+        """Sweep now, not at the next lease expiry or period."""
+        self._wake.set()
+
     def clean_later(self, directory: Path) -> None:
         """Remove stale temporary files of a dead mover in ``directory`` once surely stale.
 
