@@ -10,12 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from hansa.connector.process_models import ProcessedMessage
+from hansa.db import utcnow
+
+_INSERT = insert(cast(Table, ProcessedMessage.__table__))
 
 
 def message_digest(path: str, body: Mapping[str, Any]) -> str:
@@ -45,15 +48,21 @@ def remember_processed(
     status_code: int,
     response: Mapping[str, Any],
 ) -> None:
-    """Record the answer in the transaction that applied the message."""
-    session.add(
-        ProcessedMessage(
-            sender=sender,
-            digest=digest,
-            process_id=process_id,
-            status_code=status_code,
-            response=dict(response),
-        )
+    """Record the answer in the transaction that applied the message.
+
+    Inserted at once (a message seen before fails here, with ``IntegrityError``), as one
+    prepared statement rather than an object for the ORM to flush: every message pays it.
+    """
+    session.execute(
+        _INSERT,
+        {
+            "sender": sender,
+            "digest": digest,
+            "process_id": process_id,
+            "status_code": status_code,
+            "response": dict(response),
+            "created_at": utcnow(),
+        },
     )
 
 

@@ -33,9 +33,9 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hansa.connector.process_models import OutboxMessage
@@ -48,6 +48,10 @@ log = logging.getLogger("hansa.connector.outbox")
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
 _PENDING_KEY = "hansa.outbox.pending"
+# A message is written, and each attempt recorded, on the table directly: the ORM's paths
+# cost twice the statement, on every message, while the next one may be arriving.
+_TABLE = cast(Table, OutboxMessage.__table__)
+_INSERT = insert(_TABLE)
 
 
 @dataclass(frozen=True)
@@ -89,24 +93,30 @@ def enqueue(
     lease_owner: str | None = None,
     lease_expires_at: datetime | None = None,
 ) -> str:
-    """Add a message to the outbox in ``session``'s transaction; returns its stable id."""
+    """Add a message to the outbox in ``session``'s transaction; returns its stable id.
+
+    Inserted at once, as one prepared statement rather than an object for the ORM to flush.
+    """
     message_id = uuid.uuid4().hex
-    session.add(
-        OutboxMessage(
-            id=message_id,
-            topic=topic,
-            process_id=process_id,
-            message_type=str(body.get("@type", "")),
-            target_url=target_url,
-            audience=audience,
-            scopes=list(scopes),
-            body=dict(body),
-            status=PENDING,
-            attempts=0,
-            next_attempt_at=utcnow(),
-            lease_owner=lease_owner,
-            lease_expires_at=lease_expires_at,
-        )
+    now = utcnow()
+    session.execute(
+        _INSERT,
+        {
+            "id": message_id,
+            "topic": topic,
+            "process_id": process_id,
+            "message_type": str(body.get("@type", "")),
+            "target_url": target_url,
+            "audience": audience,
+            "scopes": list(scopes),
+            "body": dict(body),
+            "status": PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "lease_owner": lease_owner,
+            "lease_expires_at": lease_expires_at,
+            "created_at": now,
+        },
     )
     return message_id
 
@@ -363,8 +373,8 @@ class OutboxWorker:
         apply_answer = getattr(handler, "apply_answer", None)
         with transaction(self._sessions) as session:
             session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == message.id, OutboxMessage.lease_owner == self.owner)
+                update(_TABLE)
+                .where(_TABLE.c.id == message.id, _TABLE.c.lease_owner == self.owner)
                 .values(
                     status=DELIVERED,
                     attempts=message.attempts + 1,
@@ -394,8 +404,8 @@ class OutboxWorker:
         )
         with transaction(self._sessions) as session:
             session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == message.id, OutboxMessage.lease_owner == self.owner)
+                update(_TABLE)
+                .where(_TABLE.c.id == message.id, _TABLE.c.lease_owner == self.owner)
                 .values(
                     status=FAILED if final else PENDING,
                     attempts=attempts,

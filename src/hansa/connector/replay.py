@@ -12,8 +12,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, insert
+from sqlalchemy import Table, delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +26,8 @@ from hansa.identity.models import UsedTokenId
 MAX_JTI_LENGTH = 256
 #: How often expired rows are swept, at most.
 PURGE_INTERVAL = timedelta(minutes=1)
+# Built once: a statement made per call (and through the ORM entity) costs twice the INSERT.
+_INSERT = insert(cast(Table, UsedTokenId.__table__))
 
 
 class ReplayGuard:
@@ -60,7 +63,7 @@ class ReplayGuard:
             # every protocol request).
             with self._engine.begin() as connection:
                 connection.execute(
-                    insert(UsedTokenId).values(jti=jti, issuer=issuer[:512], expires_at=expires_at)
+                    _INSERT, {"jti": jti, "issuer": issuer[:512], "expires_at": expires_at}
                 )
         except IntegrityError as exc:
             raise Unauthorized(
