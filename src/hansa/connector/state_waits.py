@@ -3,8 +3,10 @@
 A management call may wait (``?waitFor=FINALIZED``) until a negotiation reaches a state.
 :class:`StateWaiters` wakes a waiter only when *its* process committed a state it waits
 for, and the waiter reads the database outside the lock: neither the read nor the wake-up
-holds up the thread that commits (and sends) the next protocol message. Commits made by
-another process on a shared database are seen by polling once a second.
+holds up the thread that commits (and sends) the next protocol message. A committer may
+hand over the view of what it committed (``render``, called only when someone waits), and
+the waiter answers with it instead of reading it back. Commits made by another process on
+a shared database are seen by polling once a second.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class _Watch:
     version: int = 0
     # (version, state) of the latest commits; a state of None means "read to know".
     history: deque[tuple[int, str | None]] = field(default_factory=lambda: deque(maxlen=_HISTORY))
+    # The view of the latest commit, when its committer rendered one (else None).
+    view: View | None = None
 
 
 class StateWaiters:
@@ -35,8 +39,22 @@ class StateWaiters:
         self._condition = threading.Condition()
         self._watched: dict[str, _Watch] = {}
 
-    def committed(self, pid: str | None, state: str | None = None) -> None:
-        """``pid`` was committed in ``state`` (None: unknown); ``pid`` None: any may have."""
+    def committed(
+        self,
+        pid: str | None,
+        state: str | None = None,
+        render: Callable[[], View] | None = None,
+    ) -> None:
+        """``pid`` was committed in ``state`` (None: unknown); ``pid`` None: any may have.
+
+        ``render`` gives the view of what was committed; it is called only when ``pid`` has
+        a waiter, before the waiter is woken.
+        """
+        view = None
+        if pid is not None and render is not None:
+            with self._condition:
+                waited = pid in self._watched
+            view = render() if waited else None
         with self._condition:
             if pid is None:
                 watches = list(self._watched.values())
@@ -46,6 +64,7 @@ class StateWaiters:
             for watch in watches:
                 watch.version += 1
                 watch.history.append((watch.version, state if pid is not None else None))
+                watch.view = view
             if watches:
                 self._condition.notify_all()
 
@@ -69,9 +88,9 @@ class StateWaiters:
                     while watch.version == seen and (pause := until - time.monotonic()) > 0:
                         self._condition.wait(pause)
                     relevant = self._relevant(watch, seen, states)
-                    seen = watch.version
+                    seen, committed = watch.version, watch.view
                 if relevant:
-                    view = read()
+                    view = committed if committed is not None else read()
             return view
         finally:
             with self._condition:
