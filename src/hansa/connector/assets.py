@@ -410,6 +410,18 @@ class AssetService:
                 raise NotFound(f"there is no dataset {asset_id!r}", code="asset.not_found")
             return offered[0]
 
+    def offer_with_policy(self, offer_id: str) -> tuple[Offer, StoredPolicy]:
+        """An offer and its policy, in one query (``offer.not_found``): what a request names."""
+        with self._sessions() as session:
+            row = session.execute(
+                select(ConnectorOffer, ConnectorPolicy)
+                .join(ConnectorPolicy, ConnectorPolicy.id == ConnectorOffer.policy_id)
+                .where(ConnectorOffer.id == offer_id)
+            ).first()
+            if row is None:
+                raise NotFound(f"there is no offer {offer_id!r}", code="offer.not_found")
+            return _offer(row[0]), _policy(row[1])
+
     # --- helpers ----------------------------------------------------------------------------
 
     def _with_offers(self, session: Session, assets: list[Asset]) -> list[OfferedAsset]:

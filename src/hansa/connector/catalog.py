@@ -225,16 +225,17 @@ def decode_token(token: str | None) -> int:
     return offset
 
 
+def visible_to(policy: StoredPolicy, caller_did: str) -> bool:
+    """Whether a caller may see an offer of ``policy``: it names no assignee, or the caller."""
+    assignee = policy.document.get("assignee")
+    names = assignee if isinstance(assignee, list) else [assignee] if assignee else []
+    ids = {n.get("@id") if isinstance(n, dict) else n for n in names}
+    return not ids or caller_did in ids
+
+
 def visible_offers(offered: OfferedAsset, caller_did: str) -> list[tuple[Offer, StoredPolicy]]:
     """The offers a caller may see: those whose policy names no assignee, or names the caller."""
-    out = []
-    for offer, policy in offered.offers:
-        assignee = policy.document.get("assignee")
-        names = assignee if isinstance(assignee, list) else [assignee] if assignee else []
-        ids = {n.get("@id") if isinstance(n, dict) else n for n in names}
-        if not ids or caller_did in ids:
-            out.append((offer, policy))
-    return out
+    return [(offer, policy) for offer, policy in offered.offers if visible_to(policy, caller_did)]
 
 
 class CatalogService:

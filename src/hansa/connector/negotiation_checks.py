@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from hansa.connector.assets import AssetService, OfferedAsset, StoredPolicy
-from hansa.connector.catalog import visible_offers
+from hansa.connector.assets import AssetService, StoredPolicy
+from hansa.connector.catalog import visible_to
 from hansa.connector.credential_service import CredentialServiceClient
 from hansa.connector.dcp import IdTokenClaims
 from hansa.connector.dsp_offer import offer_json
@@ -71,18 +71,6 @@ def check_callback_address(url: Any, *, allow_loopback: bool, allow_private: boo
     return url.rstrip("/")
 
 
-def _offered_with(assets: AssetService, offer_id: str, target: Any) -> OfferedAsset:
-    """The dataset that publishes ``offer_id``: the offer's target first (one lookup)."""
-    if isinstance(target, str):
-        try:
-            offered = assets.offered_asset(target)
-        except NotFound:
-            offered = None
-        if offered is not None and any(o.id == offer_id for o, _ in offered.offers):
-            return offered
-    return assets.offered_asset(assets.get_offer(offer_id).asset_id)
-
-
 def published_offer(
     assets: AssetService | None, caller_did: str, offer: Mapping[str, Any]
 ) -> tuple[str, StoredPolicy]:
@@ -97,14 +85,14 @@ def published_offer(
     if assets is None or not isinstance(offer_id, str):
         raise unknown
     try:
-        offered = _offered_with(assets, offer_id, target)
+        # The offer with its policy in one query: every offer is of an asset (a foreign
+        # key), which an offer makes a published dataset.
+        published, policy = assets.offer_with_policy(offer_id)
     except NotFound:
         raise unknown from None
-    published_asset = offered.asset.id
-    visible = {o.id: p for o, p in visible_offers(offered, caller_did)}
-    if offer_id not in visible:
+    if not visible_to(policy, caller_did):
         raise unknown
-    policy = visible[offer_id]
+    published_asset = published.asset_id
     if target not in (None, published_asset) or not same_terms(
         offer, offer_json(offer_id, policy.document)
     ):
