@@ -4,6 +4,11 @@ The schemas ship with Hansa (``schemas/dsp/``, see its README for their source a
 upstream defects fixed in our copies). They are loaded once into a local
 ``referencing.Registry``: every ``$ref`` resolves to a bundled file and nothing is ever
 fetched. The schema is picked by the message's ``@type``.
+
+Every message a connector sends or receives is checked, several per negotiation, so the
+check runs first in jsonschema-rs (offline, the same bundled files: ~1 µs against ~0.3 ms
+for a ContractRequestMessage in jsonschema); only a message it finds invalid goes through
+jsonschema, whose errors (pointer, best match) are the ones reported.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft201909Validator
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
@@ -63,14 +69,22 @@ UNTYPED_SCHEMAS: Mapping[str, str] = {
 _MAX_MESSAGE_CHARS = 300
 
 
-def _load_registry() -> Registry[Any]:
-    resources: list[tuple[str, Resource[Any]]] = []
+@cache
+def _schema_files() -> tuple[tuple[str, Any], ...]:
+    """Every bundled schema as ``(uri, contents)``."""
+    files: list[tuple[str, Any]] = []
     for path in sorted(SCHEMA_DIR.rglob("*-schema.json")):
         contents = json.loads(path.read_text(encoding="utf-8"))
-        resource = Resource.from_contents(contents, default_specification=DRAFT201909)
         uri = contents.get("$id") or SCHEMA_BASE + path.relative_to(SCHEMA_DIR).as_posix()
-        resources.append((uri, resource))
+        files.append((uri, contents))
+    return tuple(files)
 
+
+def _load_registry() -> Registry[Any]:
+    resources = [
+        (uri, Resource.from_contents(contents, default_specification=DRAFT201909))
+        for uri, contents in _schema_files()
+    ]
     # A bare Registry has no retrieve hook: a $ref outside our copies raises
     # NoSuchResource instead of going to the network.
     return Registry().with_resources(resources).crawl()
@@ -87,6 +101,17 @@ def _validator(message_type: str) -> Draft201909Validator:
     relative = MESSAGE_SCHEMAS.get(message_type) or UNTYPED_SCHEMAS[message_type]
     schema = schema_registry().contents(SCHEMA_BASE + relative)
     return Draft201909Validator(schema, registry=schema_registry())
+
+
+@cache
+def _fast_validator(message_type: str) -> jsonschema_rs.Validator:
+    relative = MESSAGE_SCHEMAS.get(message_type) or UNTYPED_SCHEMAS[message_type]
+    return jsonschema_rs.Draft201909Validator(
+        schema_registry().contents(SCHEMA_BASE + relative),
+        # offline: a $ref outside the bundled files fails rather than being fetched.
+        registry=jsonschema_rs.Registry(_schema_files(), draft=jsonschema_rs.Draft201909),
+        offline=True,
+    )
 
 
 def schema_for(message_type: str) -> dict[str, Any]:
@@ -157,6 +182,8 @@ def _describe(error: ValidationError) -> dict[str, Any]:
 
 def schema_errors(message: Any, message_type: str) -> list[dict[str, Any]]:
     """Every schema error of ``message`` as ``{pointer, message, keyword}``, best first."""
+    if _fast_validator(message_type).is_valid(message):
+        return []
     raw = list(_validator(message_type).iter_errors(message))
     if not raw:
         return []
