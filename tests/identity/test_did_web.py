@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -264,9 +265,18 @@ def test_cache_hit_within_ttl_and_refetch_after(
     path = "/.well-known/did.json"
     server.routes[path] = json_route(document_for(did))
     first = resolver.resolve(did)
-    first["id"] = "mutated by the caller"
+    # The cached document is shared: a caller cannot change it for every later caller.
+    with pytest.raises(TypeError):
+        first["id"] = "mutated by the caller"
+    with pytest.raises(TypeError):
+        first["verificationMethod"][0]["publicKeyJwk"]["x"] = "another key"
+    with pytest.raises(TypeError):
+        first["authentication"].append("did:web:evil#key")
+    own = copy.deepcopy(first)
+    own["id"] = "a caller's own copy"
     clock.now += 299
-    assert resolver.resolve(did + "#key-1")["id"] == did  # same DID, the cache's own copy
+    assert resolver.resolve(did + "#key-1")["id"] == did
+    assert resolver.resolve(did) is first
     assert server.hits(path) == 1
     rotated = document_for(did)
     server.routes[path] = json_route(rotated)

@@ -18,6 +18,7 @@ from hansa.identity.did import (
     verification_method_entry,
 )
 from hansa.identity.did_web import resolution_result
+from hansa.identity.frozen import freeze
 from hansa.identity.pki import load_certificates_pem
 from hansa.identity.status_service import StatusListService
 from hansa.identity.trust import TrustAnchorService
@@ -72,10 +73,13 @@ class IdentityService:
         return keys[-1] if keys else self.create_key("Ed25519")
 
     def did_document(self) -> DidDocument:
-        """The node's DID document: every key, retired ones for verifying old signatures only."""
+        """The node's DID document: every key, retired ones for verifying old signatures only.
+
+        Shared and read-only (as a resolver's cached documents are); rebuilt when a key changes.
+        """
         with self._lock:
             if self._document is None:
-                self._document = self._build_did_document()
+                self._document = freeze(self._build_did_document())
             return self._document
 
     def _build_did_document(self) -> DidDocument:
