@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc import jws
-from joserfc.jwk import OKPKey
+from joserfc.jwk import ECKey, OKPKey
 
 from hansa.errors import ConfigurationError, HansaError
 from hansa.identity.did import did_key_from_key
@@ -27,6 +27,7 @@ from hansa.identity.keys import (
     PrivateKey,
     PublicKey,
     b64url,
+    b64url_decode,
     generate_private_key,
     jose_algorithm,
     public_jwk,
@@ -82,6 +83,25 @@ def test_round_trip_emits_eddsa_or_es256(key: PrivateKey) -> None:
     header, payload = verify(token, Keys(key))
     assert header == {"alg": jose_algorithm(key), "typ": "vc+jwt", "kid": kid_of(key)}
     assert payload == {"hello": "wörld"}
+
+
+def test_tokens_verify_with_another_jose_library(key: PrivateKey) -> None:
+    # Signing is Hansa's own code (no JOSE library): joserfc must accept what it makes.
+    token = sign_compact({"hello": "wörld"}, key, kid=kid_of(key), typ="vc+jwt")
+    if isinstance(key, Ed25519PrivateKey):
+        # joserfc knows Ed25519 by RFC 9864's name only (its EdDSA model warns), so its
+        # Ed25519 model checks the signature over the token's signing input.
+        assert json.loads(b64url_decode(token.split(".")[0]))["alg"] == "EdDSA"
+        signing_input, _, signature = token.rpartition(".")
+        model = jws.JWSRegistry(algorithms=["Ed25519"]).get_alg("Ed25519")
+        jwk = OKPKey.import_key(key.public_key())
+        assert model.verify(signing_input.encode(), b64url_decode(signature), jwk)
+    else:
+        decoded = jws.deserialize_compact(
+            token, ECKey.import_key(key.public_key()), algorithms=["ES256"]
+        )
+        assert json.loads(decoded.payload) == {"hello": "wörld"}
+        assert decoded.headers() == {"alg": "ES256", "typ": "vc+jwt", "kid": kid_of(key)}
 
 
 def test_rfc9864_ed25519_name_is_accepted_on_input() -> None:

@@ -15,13 +15,13 @@ DCP self-issued ID tokens):
   unencoded payloads);
 - the algorithm must fit the resolved key's type.
 
-The signature itself is made and checked by joserfc. joserfc follows RFC 9864 and calls
-Ed25519 ``Ed25519``; its ``EdDSA`` model emits a ``SecurityWarning`` on every use. Deployed
-Gaia-X and EDC verifiers only know ``EdDSA``, so Hansa emits ``EdDSA`` and accepts both.
-Rather than silence the warning with ``warnings.catch_warnings`` (process-global state,
-not thread-safe under a threaded server), :class:`_HansaJWSRegistry` maps the name
-``EdDSA`` onto joserfc's ``Ed25519`` model: the same signature bytes for an Ed25519 key,
-and that model additionally refuses Ed448 keys. The header keeps the name it was given.
+Signing and checking is done here over ``cryptography`` keys (:mod:`hansa.identity.keys`),
+not through a JOSE library: the input is one compact JWS whose segments Hansa decodes and
+checks itself (above), and what is left is one signature over the signing input (RFC 7515
+section 5). joserfc's ``serialize_compact`` built a registry and wrapped the key on every
+call, which was most of the cost of signing an ID token. Ed25519 is emitted as ``EdDSA``
+(deployed Gaia-X and EDC verifiers only know that name) and accepted as ``EdDSA`` or RFC
+9864's ``Ed25519``; the tests check the tokens against joserfc in both directions.
 """
 
 from __future__ import annotations
@@ -32,21 +32,17 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from joserfc import jws
-from joserfc.jwa import JWSAlgModel
-from joserfc.jwk import ECKey, OKPKey
-from joserfc.jws import JWSRegistry
-
 from hansa.errors import BadRequest, ConfigurationError, Unauthorized
 from hansa.identity.did import did_method, split_did_url
 from hansa.identity.keys import (
     PrivateKey,
     PublicKey,
+    b64url,
     b64url_decode,
     jose_algorithm,
     key_type_of,
 )
+from hansa.identity.keys import sign as make_signature
 from hansa.identity.keys import verify as verify_signature
 
 ResolveKey = Callable[[str], PublicKey]
@@ -60,33 +56,6 @@ MAX_TOKEN_LENGTH = 1_000_000
 
 _ALGS_FOR_KEY_TYPE = {"Ed25519": frozenset({"EdDSA", "Ed25519"}), "P-256": frozenset({"ES256"})}
 _B64URL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-
-
-class _HansaJWSRegistry(JWSRegistry):
-    """joserfc's registry, with ``EdDSA`` served by the RFC 9864 ``Ed25519`` model (see above)."""
-
-    # joserfc's defaults (512-byte header, 128 kB payload) are too small for a presentation
-    # carrying several enveloped credentials; the token as a whole is capped by
-    # MAX_TOKEN_LENGTH before it reaches joserfc.
-    max_header_length = 8_192
-    max_payload_length = MAX_TOKEN_LENGTH
-
-    def get_alg(self, name: str) -> JWSAlgModel:
-        return super().get_alg("Ed25519" if name == "EdDSA" else name)
-
-
-def _registry(allowed_algs: Collection[str]) -> _HansaJWSRegistry:
-    names = {"Ed25519" if alg == "EdDSA" else alg for alg in allowed_algs}
-    # strict_check_header=False: Gaia-X puts unregistered parameters such as ``iss`` in the
-    # header; Hansa's own checks below decide which parameters are acceptable.
-    return _HansaJWSRegistry(algorithms=sorted(names), strict_check_header=False)
-
-
-def _joserfc_key(key: PrivateKey | PublicKey) -> OKPKey | ECKey:
-    # joserfc's key constructor takes a ``cryptography`` key as is: no JWK or PEM round trip.
-    if isinstance(key, Ed25519PrivateKey | Ed25519PublicKey):
-        return OKPKey(key, key)
-    return ECKey(key, key)
 
 
 def _check_kid(kid: Any) -> str:
@@ -138,18 +107,22 @@ def sign_compact(
             )
         header[name] = value
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    algs = [header["alg"]]
-    return jws.serialize_compact(header, body, _joserfc_key(private_key), registry=_registry(algs))
+    encoded_header = json.dumps(header, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    signing_input = f"{b64url(encoded_header)}.{b64url(body)}"
+    signature = make_signature(private_key, signing_input.encode("ascii"))
+    return f"{signing_input}.{b64url(signature)}"
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # Parsers disagree on which duplicate wins; two libraries reading one token differently
     # is how signature checks get bypassed, so duplicates are refused.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate member {key!r}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate member {key!r}")
+            seen.add(key)
     return result
 
 
