@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import trustme
 
 from hansa.errors import HansaError
 from hansa.fetch import GuardedClient
+from hansa.identity.credential_cache import VerifiedCredentials
 from hansa.identity.did import (
     build_did_document,
     did_key_from_key,
@@ -27,6 +29,7 @@ from hansa.identity.did_web import (
     resolution_result,
 )
 from hansa.identity.keys import generate_private_key, public_jwk
+from hansa.identity.vc_jose import CREDENTIALS_V2, issue_vc_jwt, verify_vc_jwt
 from hansa.settings import HttpSettings
 from tls_helpers import (
     RunningServer,
@@ -328,6 +331,34 @@ def test_concurrent_resolution(server: RunningServer, resolver: DidWebResolver) 
         thread.join()
     assert ids == [did] * 20
     assert server.hits("/.well-known/did.json") <= 4
+
+
+def test_a_remembered_credential_follows_the_document_cache(
+    server: RunningServer, resolver: DidWebResolver, clock: ManualClock
+) -> None:
+    # A verification remembered by VerifiedCredentials lasts exactly as long as the DID
+    # document it was checked against: a rotated key is seen once the document's TTL ends.
+    did = f"did:web:localhost%3A{server.port}"
+    key = generate_private_key("Ed25519")
+    server.routes["/.well-known/did.json"] = json_route(build_did_document(did, [("key-1", key)]))
+    credential = {
+        "@context": [CREDENTIALS_V2],
+        "type": ["VerifiableCredential"],
+        "issuer": did,
+        "credentialSubject": {"id": "did:web:holder.test"},
+    }
+    token = issue_vc_jwt(credential, key, f"{did}#key-1")
+    credentials = VerifiedCredentials(resolver)
+    now = datetime.now(UTC)
+    assert credentials.verify(token, now).issuer == did
+    # key-1 is now another key: the old signature no longer verifies.
+    server.routes["/.well-known/did.json"] = json_route(document_for(did))
+    clock.now += 299
+    assert credentials.verify(token, now).issuer == did  # as verify_vc_jwt: the cached document
+    assert verify_vc_jwt(token, resolver, now=now).issuer == did
+    clock.now += 2
+    assert code_of(credentials.verify, token, now) == "vc.signature_invalid"
+    assert code_of(lambda: verify_vc_jwt(token, resolver, now=now)) == "vc.signature_invalid"
 
 
 # --- several methods, resolution results ------------------------------------------------------

@@ -19,7 +19,7 @@ trusted issuers are the orchestrating verifier's job: ``credentialStatus`` is le
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -73,6 +73,10 @@ class VerifiedCredential:
     kid: str
     header: dict[str, Any]
     token: str
+
+
+#: Verifies one ``vc+jwt`` at a time: ``verify_credential(token, now)``.
+VerifyCredential = Callable[[str, datetime], VerifiedCredential]
 
 
 @dataclass(frozen=True)
@@ -211,7 +215,18 @@ def verify_vc_jwt(
     token: str, resolver: DidResolver, *, now: datetime | None = None
 ) -> VerifiedCredential:
     """Verify a ``vc+jwt``: issuer's ``assertionMethod`` key, issuer binding, validity, shape."""
-    now = now or datetime.now(UTC)
+    verified = verify_vc_jwt_signature(token, resolver)
+    check_credential_times(verified.credential, now or datetime.now(UTC))
+    return verified
+
+
+def verify_vc_jwt_signature(token: str, resolver: DidResolver) -> VerifiedCredential:
+    """Every check of :func:`verify_vc_jwt` that does not depend on the time.
+
+    The result holds for these exact token bytes as long as the issuer's DID document is the
+    one ``resolver`` returned during the call (:mod:`hansa.identity.credential_cache`); the
+    validity period must still be checked at every use (:func:`check_credential_times`).
+    """
     # The pure checks run before the signature's: a token that names another DID than its
     # issuer is refused before anything is fetched on its behalf.
     header, unverified = decode_unverified(token)
@@ -226,6 +241,13 @@ def verify_vc_jwt(
         decoded=(header, unverified),
     )
     _check_iss(header, credential, issuer, "vc.issuer_mismatch")
+    return VerifiedCredential(
+        credential=credential, issuer=issuer, kid=kid, header=header, token=token
+    )
+
+
+def check_credential_times(credential: dict[str, Any], now: datetime) -> None:
+    """Check ``validFrom`` / ``validUntil`` and the JWT ``nbf`` / ``exp`` / ``iat`` at ``now``."""
     check_validity_period(credential, now)
     try:
         check_registered_claims(credential, now=now)
@@ -234,9 +256,6 @@ def verify_vc_jwt(
         if translated is exc:
             raise
         raise translated from exc
-    return VerifiedCredential(
-        credential=credential, issuer=issuer, kid=kid, header=header, token=token
-    )
 
 
 # --- presentations ---------------------------------------------------------------------
@@ -351,11 +370,14 @@ def verify_vp_jwt(
     audience: str | None = None,
     nonce: str | None = None,
     now: datetime | None = None,
+    verify_credential: VerifyCredential | None = None,
 ) -> VerifiedPresentation:
     """Verify a ``vp+jwt`` and every credential enveloped in it.
 
     Checks the holder's ``authentication`` key, holder binding, ``exp``/``nbf``/``iat``, and
-    ``aud`` / ``nonce`` when they are expected.
+    ``aud`` / ``nonce`` when they are expected. ``verify_credential(token, now)`` verifies
+    each enveloped credential (by default :func:`verify_vc_jwt` with ``resolver``; a
+    :class:`~hansa.identity.credential_cache.VerifiedCredentials` remembers the results).
     """
     now = now or datetime.now(UTC)
     header, unverified = decode_unverified(token)
@@ -367,6 +389,7 @@ def verify_vp_jwt(
         _key_resolver(resolver, "authentication"),
         allowed_algs=ALGORITHMS,
         allowed_typs=VP_TYPS,
+        decoded=(header, unverified),
     )
     _check_iss(header, presentation, holder, "vp.holder_mismatch")
     try:
@@ -390,7 +413,10 @@ def verify_vp_jwt(
         pointer = f"/verifiableCredential/{index}"
         try:
             inner = unwrap_enveloped_credential(entry, pointer)
-            credentials.append(verify_vc_jwt(inner, resolver, now=now))
+            if verify_credential is None:
+                credentials.append(verify_vc_jwt(inner, resolver, now=now))
+            else:
+                credentials.append(verify_credential(inner, now))
         except HansaError as exc:
             if exc.pointer is not None and exc.pointer.startswith(pointer):
                 raise
@@ -415,11 +441,14 @@ __all__ = [
     "VP_TYPS",
     "VerifiedCredential",
     "VerifiedPresentation",
+    "VerifyCredential",
     "check_credential_shape",
+    "check_credential_times",
     "enveloped_credential",
     "issue_vc_jwt",
     "issue_vp_jwt",
     "unwrap_enveloped_credential",
     "verify_vc_jwt",
+    "verify_vc_jwt_signature",
     "verify_vp_jwt",
 ]

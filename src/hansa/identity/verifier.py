@@ -14,6 +14,7 @@ from typing import Any
 
 from hansa.errors import BadRequest, Forbidden, HansaError
 from hansa.identity import data_integrity, vc_jose
+from hansa.identity.credential_cache import VerifiedCredentials
 from hansa.identity.did import DidResolver, find_verification_method, split_did_url
 from hansa.identity.keys import public_key_from_jwk
 from hansa.identity.pki import certificate_dids
@@ -114,6 +115,10 @@ class CredentialVerifier:
         self._check_status = check_status
         self._trust = trust
         self._fetch = fetch_bytes
+        # A vc+jwt presented again (every DCP query presents the holder's same credentials)
+        # is not verified again while the issuer's DID document is unchanged; its validity
+        # period and status are still checked at every use.
+        self._credentials = VerifiedCredentials(resolver)
 
     def verify_credential(
         self,
@@ -126,7 +131,7 @@ class CredentialVerifier:
         now = now or datetime.now(UTC)
         token = unwrap_jwt(vc, VC_JWT_MEDIA_TYPES)
         if token is not None:
-            verified = vc_jose.verify_vc_jwt(token, self._resolver, now=now)
+            verified = self._credentials.verify(token, now)
             result = CredentialCheck(
                 credential=verified.credential,
                 issuer=verified.issuer,
@@ -224,7 +229,12 @@ class CredentialVerifier:
         token = unwrap_jwt(vp, VP_JWT_MEDIA_TYPES)
         if token is not None:
             verified = vc_jose.verify_vp_jwt(
-                token, self._resolver, audience=domain, nonce=challenge, now=now
+                token,
+                self._resolver,
+                audience=domain,
+                nonce=challenge,
+                now=now,
+                verify_credential=self._credentials.verify,
             )
             credentials = []
             for index, inner in enumerate(verified.credentials):
