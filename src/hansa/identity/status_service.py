@@ -37,6 +37,7 @@ from hansa.identity.status_list import (
     MAX_DECODED_BYTES,
     MIN_LENGTH,
     STATUS_PURPOSES,
+    DecodedStatusList,
     StatusPurpose,
     check_status,
     decode_list,
@@ -321,6 +322,7 @@ class _CachedList:
     expires: float
     credential: dict[str, Any]
     issuer: str
+    decoded: DecodedStatusList
 
 
 def _check_list_shape(credential: dict[str, Any]) -> None:
@@ -397,7 +399,7 @@ class StatusChecker:
                 pointer="/issuer",
             )
 
-        def fetch_list(url: str) -> dict[str, Any]:
+        def fetch_list(url: str) -> DecodedStatusList:
             cached = self._get(url)
             if cached.issuer != expected:
                 raise Forbidden(
@@ -411,7 +413,7 @@ class StatusChecker:
                 check_validity_period(cached.credential)
             except HansaError as exc:
                 raise _unavailable(url, exc.detail, exc.code) from exc
-            return cached.credential
+            return cached.decoded
 
         try:
             check_status(credential, fetch_list, max_bytes=self._max_bytes)
@@ -465,12 +467,17 @@ class StatusChecker:
             # Check the list's shape and decode it once now, so that a gzip bomb or a
             # malformed list is refused here and never cached.
             _check_list_shape(credential)
-            decode_list(
+            bits = decode_list(
                 credential["credentialSubject"].get("encodedList"), max_bytes=self._max_bytes
             )
         except HansaError as exc:
             raise _unavailable(url, exc.detail, exc.code) from exc
-        return _CachedList(self._expiry(credential, now), credential, list_issuer)
+        return _CachedList(
+            self._expiry(credential, now),
+            credential,
+            list_issuer,
+            DecodedStatusList(credential, bits),
+        )
 
     def _expiry(self, credential: dict[str, Any], now: float) -> float:
         ttl = self._ttl
