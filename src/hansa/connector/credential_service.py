@@ -216,7 +216,7 @@ class CredentialService:
                 code="dcp.query_ambiguous",
             )
         now = self._clock()
-        held = [c for c in self.store.list_all() if c.valid_until is None or c.valid_until > now]
+        held = self.store.presentable(now)
         credentials = [c.credential for c in held]
         # The access token is the holder's consent: nothing outside its scopes is released,
         # whatever the query asks (DCP: fewer presentations, not an error).

@@ -9,18 +9,20 @@ handing it here.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hansa.connector.models import HeldCredential
 from hansa.connector.presentation_query import credential_types
 from hansa.db import transaction
 from hansa.errors import NotFound
+from hansa.identity.frozen import freeze
 from hansa.identity.jose import decode_unverified
 from hansa.identity.validity import parse_datetime
 
@@ -79,11 +81,54 @@ def _info(row: HeldCredential) -> StoredCredential:
     )
 
 
+#: Every credential still valid at ``:now``, oldest first: what a presentation query selects from.
+_PRESENTABLE = (
+    select(HeldCredential.token)
+    .where(or_(HeldCredential.valid_until.is_(None), HeldCredential.valid_until > bindparam("now")))
+    .order_by(HeldCredential.stored_at, HeldCredential.id)
+)
+#: Decoded payloads remembered (by token) for answering queries; a node holds a handful.
+_MAX_DECODED = 256
+
+
+@dataclass(frozen=True)
+class PresentableCredential:
+    """A held ``vc+jwt`` and its payload (shared and read-only), as a query selects on it."""
+
+    token: str
+    credential: dict[str, Any]
+
+
 class CredentialStore:
     """Held credentials in the ``held_credentials`` table."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        with sessions() as session:
+            self._engine = session.get_bind().engine
+        self._decoded: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def presentable(self, now: datetime) -> list[PresentableCredential]:
+        """Every held credential valid at ``now`` with its payload, oldest first (one query).
+
+        This runs for every presentation query: one Core statement on a pooled connection,
+        and each token's payload decoded once (the token never changes for a given payload).
+        """
+        with self._engine.connect() as connection:
+            tokens = list(connection.execute(_PRESENTABLE, {"now": now}).scalars())
+        return [PresentableCredential(token, self._payload(token)) for token in tokens]
+
+    def _payload(self, token: str) -> dict[str, Any]:
+        with self._lock:
+            payload = self._decoded.get(token)
+        if payload is None:
+            payload = freeze(decode_unverified(token)[1])
+            with self._lock:
+                if len(self._decoded) >= _MAX_DECODED:
+                    self._decoded.clear()
+                self._decoded[token] = payload
+        return payload
 
     def put(self, token: str, credential: Mapping[str, Any], issuer: str) -> StoredCredential:
         """Store (or replace, by id) a verified ``vc+jwt`` and its decoded ``credential``."""
@@ -131,4 +176,4 @@ class CredentialStore:
             session.delete(row)
 
 
-__all__ = ["CredentialStore", "StoredCredential", "credential_id"]
+__all__ = ["CredentialStore", "PresentableCredential", "StoredCredential", "credential_id"]
