@@ -22,12 +22,12 @@ from hansa.connector.catalog import visible_to
 from hansa.connector.credential_service import CredentialServiceClient
 from hansa.connector.dcp import IdTokenClaims
 from hansa.connector.dsp_offer import offer_json
+from hansa.connector.negotiation_rows import Negotiation
 from hansa.connector.negotiation_terms import (
     consumer_from_credentials,
     same_terms,
     scopes_for_policy,
 )
-from hansa.connector.process_models import ContractNegotiationRecord as Record
 from hansa.errors import BadRequest, Forbidden, HansaError, NotFound
 from hansa.fetch_guard import classify_address
 from hansa.policy import EvaluationContext, EvaluationRequest, evaluate, parse_policy
@@ -180,7 +180,7 @@ def policy_refusal(
     )
 
 
-def negotiation_view(record: Record) -> dict[str, Any]:
+def negotiation_view(record: Negotiation) -> dict[str, Any]:
     provider_pid, consumer_pid = (
         (record.id, record.counterparty_pid)
         if record.role == "provider"

@@ -13,18 +13,18 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hansa.connector import dsp_messages as dsp
 from hansa.connector.assets import AssetService
 from hansa.connector.catalog import DSP_BASE_PATH
 from hansa.connector.credential_service import CredentialServiceClient, SecureTokenService
-from hansa.connector.dsp_process import list_processes, view_process
 from hansa.connector.dsp_schemas import validate_message
 from hansa.connector.negotiation_checks import (
     negotiation_view,
 )
+from hansa.connector.negotiation_rows import Negotiation, locked, newest, read, save
 from hansa.connector.negotiation_states import (
     AGREEMENT_VERIFICATION,
     CONTRACT_AGREEMENT,
@@ -43,10 +43,10 @@ from hansa.connector.negotiation_terms import (
     scopes_for_policy,
 )
 from hansa.connector.outbox import OutboundMessage, OutboxWorker, enqueue
-from hansa.connector.process_models import ContractNegotiationRecord as Record
+from hansa.connector.process_models import ContractNegotiationRecord
 from hansa.connector.state_waits import StateWaiters
 from hansa.db import transaction, utcnow
-from hansa.errors import Conflict, HansaError
+from hansa.errors import Conflict, HansaError, NotFound
 from hansa.fetch import GuardedClient, HttpStatusError
 from hansa.policy import parse_policy
 from hansa.policy.errors import PolicyError
@@ -54,7 +54,7 @@ from hansa.policy.errors import PolicyError
 TOPIC = "negotiation"
 CALLBACK_PATH = DSP_BASE_PATH + "/callback"
 Answer = tuple[int, dict[str, Any]]
-_TABLE = cast(Table, Record.__table__)
+_TABLE = cast(Table, ContractNegotiationRecord.__table__)
 
 # Where each message goes: provider endpoints (sent by the consumer) and callbacks.
 _TO_PROVIDER = {
@@ -121,7 +121,7 @@ class NegotiationProcesses:
         self._clock = clock
         self._waiters = StateWaiters()
 
-    def _committed(self, session: Session | None = None, record: Record | None = None) -> None:
+    def _committed(self, session: Session | None = None, record: Negotiation | None = None) -> None:
         """After a commit: hand what it wrote to the outbox worker, wake ``record``'s waiters.
 
         The outbox first: the next message leaves before anyone reads the new state.
@@ -143,16 +143,10 @@ class NegotiationProcesses:
 
     # --- state changes (inside a transaction) --------------------------------------------
 
-    def _lock(self, session: Session, pid: str, role: Party) -> Record | None:
-        if session.get_bind().dialect.name == "sqlite":
-            # Take SQLite's write lock before reading, so no other writer slips in between
-            # (on the table: the ORM's bulk-update path costs more than the UPDATE itself).
-            session.execute(update(_TABLE).where(_TABLE.c.id == pid).values(state=_TABLE.c.state))
-        return session.scalars(
-            select(Record).where(Record.id == pid, Record.role == role).with_for_update()
-        ).first()
+    def _lock(self, session: Session, pid: str, role: Party) -> Negotiation | None:
+        return locked(session, pid, role)
 
-    def _move(self, record: Record, kind: str, sender: Party) -> NegotiationState:
+    def _move(self, record: Negotiation, kind: str, sender: Party) -> NegotiationState:
         current = NegotiationState(record.state) if record.state else None
         target = negotiation_transition(current, kind, role=record.role, sender=sender)  # type: ignore[arg-type]
         now = self._clock()
@@ -164,7 +158,7 @@ class NegotiationProcesses:
     def _send(
         self,
         session: Session,
-        record: Record,
+        record: Negotiation,
         body: dict[str, Any],
         scopes: list[str] | None = None,
     ) -> None:
@@ -194,23 +188,23 @@ class NegotiationProcesses:
             scopes=scopes or (),
         )
 
-    def _pids(self, record: Record) -> dict[str, str]:
+    def _pids(self, record: Negotiation) -> dict[str, str]:
         other = record.counterparty_pid or ""
         if record.role == "provider":
             return {"provider_pid": record.id, "consumer_pid": other}
         return {"provider_pid": other, "consumer_pid": record.id}
 
-    def _ack(self, record: Record) -> dict[str, Any]:
+    def _ack(self, record: Negotiation) -> dict[str, Any]:
         return dsp.contract_negotiation(**self._pids(record), state=record.state)
 
-    def _terminate(self, session: Session, record: Record, code: str, reason: str) -> None:
+    def _terminate(self, session: Session, record: Negotiation, code: str, reason: str) -> None:
         record.error_code, record.error_reason = code, reason
         body = dsp.contract_negotiation_termination_message(
             **self._pids(record), code=code, reason=reason
         )
         self._send(session, record, body)
 
-    def _agree(self, session: Session, record: Record) -> None:
+    def _agree(self, session: Session, record: Negotiation) -> None:
         now = self._clock()
         agreement = agreement_for(
             record.offer,
@@ -226,18 +220,15 @@ class NegotiationProcesses:
 
     def view(self, pid: str) -> dict[str, Any]:
         """A negotiation as the management API shows it (404 ``negotiation.not_found``)."""
-        return view_process(
-            self._sessions,
-            Record,
-            pid,
-            negotiation_view,
-            process="negotiation",
-            code="negotiation.not_found",
-        )
+        with self._sessions() as session:
+            record = read(session, pid)
+        if record is None:
+            raise NotFound(f"there is no negotiation {pid!r}", code="negotiation.not_found")
+        return negotiation_view(record)
 
     def list(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The newest negotiations first, optionally in one state."""
-        return list_processes(self._sessions, Record, negotiation_view, state, limit)
+        return [negotiation_view(record) for record in newest(self._sessions, state, limit)]
 
     # --- the outbox handler --------------------------------------------------------------
 
@@ -286,7 +277,7 @@ class NegotiationProcesses:
                 reasons = problem.get("reason")
                 reason = "; ".join(map(str, reasons)) if isinstance(reasons, list) else reason
         with transaction(self._sessions) as session:
-            record = session.get(Record, message.process_id)
+            record = locked(session, message.process_id)
             if record is None or record.state in ("FINALIZED", "TERMINATED"):
                 return
             record.error_code, record.error_reason = code, f"{message.message_type}: {reason}"
@@ -296,6 +287,7 @@ class NegotiationProcesses:
                 {"state": "TERMINATED", "at": self._clock().isoformat()},
             ]
             record.updated_at = self._clock()
+            save(session, record)
         self._committed(record=record)
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -53,6 +52,7 @@ from hansa.connector.negotiation_process import (
     offer_scopes,
     other_party,
 )
+from hansa.connector.negotiation_rows import Negotiation, locked, read, save, with_counterparty
 from hansa.connector.negotiation_states import (
     AGREEMENT_VERIFICATION,
     CONTRACT_AGREEMENT,
@@ -64,10 +64,7 @@ from hansa.connector.negotiation_states import (
     Party,
     negotiation_message_kind,
 )
-from hansa.connector.negotiation_terms import (
-    same_terms,
-)
-from hansa.connector.process_models import ContractNegotiationRecord as Record
+from hansa.connector.negotiation_terms import same_terms
 from hansa.db import transaction
 from hansa.errors import BadRequest, Conflict, HansaError, NotFound
 from hansa.policy import parse_policy
@@ -104,7 +101,7 @@ class NegotiationService(NegotiationProcesses):
         denial = policy_refusal(
             self._claims, caller_did, id_token, asset_id, policy.document, self._clock()
         )
-        record = Record(
+        record = Negotiation(
             id=new_pid(),
             role="provider",
             state="",
@@ -114,11 +111,9 @@ class NegotiationService(NegotiationProcesses):
             offer_id=offer["@id"],
             dataset_id=asset_id,
             offer=dict(offer),
-            history=[],
         )
         try:
             with transaction(self._sessions) as session:
-                session.add(record)
                 self._move(record, CONTRACT_REQUEST, "consumer")
                 answer: Answer = (201, self._ack(record))
                 if denial is not None:
@@ -126,6 +121,7 @@ class NegotiationService(NegotiationProcesses):
                     self._move(record, NEGOTIATION_TERMINATION, "provider")
                 elif self.auto_accept:
                     self._agree(session, record)
+                save(session, record)
                 if denial is None:
                     remember_processed(
                         session,
@@ -137,15 +133,8 @@ class NegotiationService(NegotiationProcesses):
                     )
         except IntegrityError:
             # The same request twice at once, or a consumerPid reused: answer as before.
-            with self._sessions() as session:
-                done = already_processed(session, caller_did, digest)
-                earlier = session.scalars(
-                    select(Record).where(
-                        Record.role == "provider",
-                        Record.counterparty_did == caller_did,
-                        Record.counterparty_pid == body["consumerPid"],
-                    )
-                ).first()
+            done = earlier_answer(self._sessions, caller_did, digest)
+            earlier = with_counterparty(self._sessions, "provider", caller_did, body["consumerPid"])
             if done is not None:
                 return done
             if denial is not None and earlier is not None and earlier.error_code == denial.code:
@@ -187,7 +176,7 @@ class NegotiationService(NegotiationProcesses):
         )
         offer = body["offer"]  # with its target: the schema requires it
         digest = message_digest(path, body)
-        record = Record(
+        record = Negotiation(
             id=new_pid(),
             role="consumer",
             state="",
@@ -197,13 +186,12 @@ class NegotiationService(NegotiationProcesses):
             offer_id=offer.get("@id"),
             dataset_id=offer["target"],
             offer=dict(offer),
-            history=[],
         )
         try:
             with transaction(self._sessions) as session:
-                session.add(record)
                 self._move(record, CONTRACT_OFFER, "provider")
                 answer: Answer = (201, self._ack(record))
+                save(session, record)
                 remember_processed(
                     session,
                     sender=caller_did,
@@ -271,6 +259,8 @@ class NegotiationService(NegotiationProcesses):
                 answer: Answer = (200, self._ack(record))
                 if denial is None:
                     self._react(session, record, kind, body)
+                save(session, record)
+                if denial is None:
                     remember_processed(
                         session,
                         sender=caller_did,
@@ -306,17 +296,19 @@ class NegotiationService(NegotiationProcesses):
         if role != "provider" or kind != EVENT_ACCEPTED or not self.auto_accept:
             return None
         with self._sessions() as session:
-            record = session.get(Record, pid)
-            if record is None or record.role != "provider" or record.counterparty_did != caller_did:
-                return None  # the transaction answers 404
-            offer, target = dict(record.offer), record.dataset_id or ""
+            record = read(session, pid, "provider")
+        if record is None or record.counterparty_did != caller_did:
+            return None  # the transaction answers 404
+        offer, target = record.offer, record.dataset_id or ""
         return policy_refusal(self._claims, caller_did, id_token, target, offer, self._clock())
 
-    def _pids_camel(self, record: Record) -> dict[str, str]:
+    def _pids_camel(self, record: Negotiation) -> dict[str, str]:
         pids = self._pids(record)
         return {"providerPid": pids["provider_pid"], "consumerPid": pids["consumer_pid"]}
 
-    def _react(self, session: Session, record: Record, kind: str, body: Mapping[str, Any]) -> bool:
+    def _react(
+        self, session: Session, record: Negotiation, kind: str, body: Mapping[str, Any]
+    ) -> bool:
         """Apply what an inbound message carries and answer it automatically when we may."""
         if kind == NEGOTIATION_TERMINATION:
             record.error_code = body.get("code")
@@ -361,24 +353,24 @@ class NegotiationService(NegotiationProcesses):
             return True
         return False
 
-    def _accept(self, session: Session, record: Record) -> None:
+    def _accept(self, session: Session, record: Negotiation) -> None:
         """Consumer: accept the offer, letting the provider read the claims its policy needs."""
         self._send(session, record, self._event(record, "ACCEPTED"), offer_scopes(record.offer))
 
-    def _event(self, record: Record, event: Any) -> dict[str, Any]:
+    def _event(self, record: Negotiation, event: Any) -> dict[str, Any]:
         return dsp.contract_negotiation_event_message(**self._pids(record), event_type=event)
 
-    def _requested(self, record: Record, offer: Mapping[str, Any]) -> bool:
+    def _requested(self, record: Negotiation, offer: Mapping[str, Any]) -> bool:
         return record.requested_offer is not None and same_terms(offer, record.requested_offer)
 
-    def _is_published(self, record: Record) -> bool:
+    def _is_published(self, record: Negotiation) -> bool:
         try:
             published_offer(self._assets, record.counterparty_did, record.offer)
         except HansaError:
             return False
         return True
 
-    def _agreement_problem(self, record: Record, agreement: Mapping[str, Any]) -> str | None:
+    def _agreement_problem(self, record: Negotiation, agreement: Mapping[str, Any]) -> str | None:
         if agreement.get("assignee") != self.did:
             return f"the agreement's assignee is {agreement.get('assignee')!r}, not us ({self.did})"
         if agreement.get("assigner") != record.counterparty_did:
@@ -392,15 +384,13 @@ class NegotiationService(NegotiationProcesses):
     def get(self, caller_did: str, role: Party, pid: str) -> dict[str, Any]:
         """``GET /negotiations/{pid}``: the ContractNegotiation, for its counterparty only."""
         with self._sessions() as session:
-            record = session.scalars(
-                select(Record).where(Record.id == pid, Record.role == role)
-            ).first()
-            if record is None or record.counterparty_did != caller_did:
-                raise NotFound(
-                    f"there is no contract negotiation {pid!r} with you",
-                    code="negotiation.not_found",
-                )
-            return self._ack(record)
+            record = read(session, pid, role)
+        if record is None or record.counterparty_did != caller_did:
+            raise NotFound(
+                f"there is no contract negotiation {pid!r} with you",
+                code="negotiation.not_found",
+            )
+        return self._ack(record)
 
     # --- management (our own decisions) ------------------------------------------------
 
@@ -415,7 +405,7 @@ class NegotiationService(NegotiationProcesses):
                 code="negotiation.offer_incomplete",
                 pointer="/offer",
             )
-        record = Record(
+        record = Negotiation(
             id=new_pid(),
             role="consumer",
             state="",
@@ -425,14 +415,13 @@ class NegotiationService(NegotiationProcesses):
             dataset_id=target,
             offer=dict(offer),
             requested_offer=dict(offer),
-            history=[],
         )
         body = dsp.contract_request_message(
             consumer_pid=record.id, offer=offer, callback_address=self.callback_url
         )
         with transaction(self._sessions) as session:
-            session.add(record)
             self._send(session, record, body, offer_scopes(offer))
+            save(session, record)
         self._committed(session, record)
         return negotiation_view(record)
 
@@ -470,7 +459,7 @@ class NegotiationService(NegotiationProcesses):
                 code="negotiation.offer_invalid",
                 pointer="/offer",
             ) from exc
-        record = Record(
+        record = Negotiation(
             id=new_pid(),
             role="provider",
             state="",
@@ -479,14 +468,13 @@ class NegotiationService(NegotiationProcesses):
             offer_id=offer["@id"],
             dataset_id=target,
             offer=dict(offer),
-            history=[],
         )
         body = dsp.contract_offer_message(
             provider_pid=record.id, offer=offer, callback_address=self.endpoint_url
         )
         with transaction(self._sessions) as session:
-            session.add(record)
             self._send(session, record, body)
+            save(session, record)
         self._committed(session, record)
         return negotiation_view(record)
 
@@ -501,7 +489,7 @@ class NegotiationService(NegotiationProcesses):
         """Our move on ``pid``: agree, offer, finalize (provider), accept, request, verify
         (consumer) or terminate; the state machine refuses a move out of turn (400)."""
         with transaction(self._sessions) as session:
-            record = self._lock(session, pid, "provider") or self._lock(session, pid, "consumer")
+            record = locked(session, pid)
             if record is None:
                 raise NotFound(f"there is no negotiation {pid!r}", code="negotiation.not_found")
             pids = self._pids(record)
@@ -534,8 +522,9 @@ class NegotiationService(NegotiationProcesses):
                     "finalize, accept, request, verify or terminate",
                     code="negotiation.unknown_action",
                 )
+            save(session, record)
         self._committed(session, record)
-        return self.view(pid)
+        return negotiation_view(record)
 
 
 __all__ = ["CALLBACK_PATH", "TOPIC", "Answer", "NegotiationService"]
