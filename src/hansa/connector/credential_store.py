@@ -113,7 +113,7 @@ class CredentialStore:
         """Every held credential valid at ``now`` with its payload, oldest first (one query).
 
         This runs for every presentation query: one Core statement on a pooled connection,
-        and each token's payload decoded once (the token never changes for a given payload).
+        and each token's payload decoded once (a token's payload never changes).
         """
         with self._engine.connect() as connection:
             tokens = list(connection.execute(_PRESENTABLE, {"now": now}).scalars())
