@@ -235,9 +235,19 @@ def test_a_second_process_finishes_what_a_killed_one_leased(
             ).json()
         assert view["state"] == "FINALIZED", view
         assert view["agreementId"]
-        with sessions() as session:
+
+        def leased_row() -> OutboxMessage | None:
             # The leased row itself (a finished negotiation has more outbox rows).
-            delivered = session.get(OutboxMessage, leased_id)
+            with sessions() as session:
+                return session.get(OutboxMessage, leased_id)
+
+        # The provider answers the request after its agreement left, so B can reach
+        # FINALIZED before it has recorded that answer: wait for it.
+        _until(
+            lambda: (row := leased_row()) is not None and row.status == "delivered",
+            "B to record the request as delivered",
+        )
+        delivered = leased_row()
         assert delivered is not None  # the same message id, sent again by B
         assert delivered.status == "delivered"
         assert delivered.lease_owner is None
