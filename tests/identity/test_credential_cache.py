@@ -103,7 +103,7 @@ def membership(key: PrivateKey, **changes: Any) -> str:
         "credentialSubject": {"id": HOLDER, "memberOf": "bench"},
         **changes,
     }
-    return issue_vc_jwt(credential, key, f"{ISSUER}#key-1")
+    return issue_vc_jwt(credential, key, f"{ISSUER}#key-1", now=NOW)
 
 
 def code_of(call: Any, *args: Any, **kwargs: Any) -> str:
