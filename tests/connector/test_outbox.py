@@ -261,3 +261,45 @@ def test_a_message_leased_at_birth_survives_its_worker(sessions: sessionmaker[Se
             body=BODY,
         )
     assert [m.id for m in stopped.claim()] == [again]
+
+
+def test_a_running_worker_records_deliveries_a_moment_later_and_never_resends_them(
+    sessions: sessionmaker[Session],
+) -> None:
+    # The record waits ack_delay_seconds (so that it does not hold up the recipient's next
+    # message); meanwhile the row is neither claimable nor sent again, and stop() writes
+    # whatever is still unrecorded.
+    handler = Recorder()
+    worker = _worker(sessions, handler, ack_delay_seconds=60.0, sweep_seconds=0.05)
+    worker.start()
+    try:
+        message_id = _add(sessions)
+        worker.wake()
+        assert handler.event.wait(30)
+        for _ in range(10):  # several sweeps pass: the row stays ours and in flight
+            worker.wake()
+            threading.Event().wait(0.05)
+        assert _row(sessions, message_id).status == PENDING
+        assert worker.claim() == []
+        assert len(handler.delivered) == 1
+    finally:
+        worker.stop()
+    row = _row(sessions, message_id)
+    assert (row.status, row.response, row.lease_owner) == (DELIVERED, {"ok": message_id}, None)
+    assert len(handler.delivered) == 1
+
+
+def test_several_deliveries_recorded_later_all_end_delivered(
+    sessions: sessionmaker[Session],
+) -> None:
+    handler = Recorder()
+    worker = _worker(sessions, handler, ack_delay_seconds=0.2)
+    worker.start()
+    try:
+        ids = [_add(sessions) for _ in range(3)]
+        worker.wake()
+        for message_id in ids:
+            _until_delivered(sessions, message_id)
+    finally:
+        worker.stop()
+    assert sorted(m.id for m in handler.delivered) == sorted(ids)
