@@ -22,8 +22,7 @@ def create_app(settings: Settings, node: Node | None = None) -> FastAPI:
         # Background work runs while the app is served, and stops with it.
         node.start_workers()
         yield
-        if node.outbox is not None:
-            node.outbox.stop()
+        node.stop_workers()
 
     app = FastAPI(
         lifespan=lifespan,

@@ -285,13 +285,18 @@ class Node:
                     daemon=True,
                 ).start()
 
-    def close(self) -> None:
-        self._stop.set()
-        if self.catalogue is not None:
-            self.catalogue.close()
+    def stop_workers(self) -> None:
+        """Stop what :meth:`start_workers` started that sends or moves data (the outbox
+        records what it delivered; a transfer left STARTED moves again after its lease)."""
         if self.outbox is not None:
             self.outbox.stop()
         if self.transfers is not None:
             self.transfers.sweep.stop()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self.catalogue is not None:
+            self.catalogue.close()
+        self.stop_workers()
         self.http.close()
         self.engine.dispose()
