@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import ipaddress
 import threading
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -378,3 +381,39 @@ def test_bad_ca_bundle_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(HansaError) as excinfo:
         GuardedClient(HttpSettings(ca_bundle=bad))
     assert excinfo.value.code == "config.ca_bundle_invalid"
+
+
+def _encoded_route(body: bytes, encoding: str) -> Any:
+    def route(handler: Any, stop: threading.Event) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Encoding", encoding)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return route
+
+
+def test_compressed_answers_are_decoded_and_capped_decoded(
+    server: RunningServer, bundle: Path
+) -> None:
+    document = b'{"a": "' + b"x" * 900 + b'"}'
+    server.routes["/gzip"] = _encoded_route(gzip.compress(document), "gzip")
+    server.routes["/deflate"] = _encoded_route(zlib.compress(document), "deflate")
+    # A 10 MB bomb in a few KB: refused once more than the limit is inflated.
+    server.routes["/bomb"] = _encoded_route(gzip.compress(b"\0" * 10_000_000), "gzip")
+    server.routes["/broken"] = _encoded_route(b"not gzip at all", "gzip")
+    server.routes["/br"] = _encoded_route(b"...", "br")
+    with make_client(bundle, max_response_bytes=1000) as guarded:
+        assert guarded.get_bytes(server.url("/gzip")).content == document
+        assert guarded.get_bytes(server.url("/deflate")).content == document
+        for path, code in [
+            ("/bomb", "net.too_large"),
+            ("/broken", "net.protocol_error"),
+            ("/br", "net.protocol_error"),
+        ]:
+            with pytest.raises(HansaError) as excinfo:
+                guarded.get_bytes(server.url(path))
+            assert error_of(excinfo) == code, path
+    _, _, headers, _ = server.requests[0]
+    assert headers["Accept-Encoding"] == "gzip, deflate"

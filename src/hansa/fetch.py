@@ -27,12 +27,14 @@ import contextlib
 import json as jsonlib
 import ssl
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
 from typing import Any
 
+import httpcore
 import httpx
 
 from hansa.errors import BadRequest, ConfigurationError, HansaError, UpstreamError
@@ -41,6 +43,8 @@ from hansa.fetch_guard import (
     check_address,
     classify_address,
     connect,
+    network_errors,
+    pinned_pool,
     pinned_transport,
     request_budget,
     system_resolver,
@@ -61,6 +65,11 @@ __all__ = [
 ]
 
 USER_AGENT = "hansa/0.1 (+https://hansa.dev)"
+_DEFAULT_HEADERS = {
+    "user-agent": ("User-Agent", USER_AGENT),
+    "accept": ("Accept", "*/*"),
+    "accept-encoding": ("Accept-Encoding", "gzip, deflate"),
+}
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
@@ -150,8 +159,9 @@ class GuardedClient:
                     code="config.ca_bundle_invalid",
                 ) from exc
         self._context = context
+        self._pool = pinned_pool(http, resolver, context)
         self._client = httpx.Client(
-            transport=pinned_transport(http, resolver, context),
+            transport=pinned_transport(self._pool),
             follow_redirects=False,
             trust_env=False,  # an environment proxy would bypass the pinning
             timeout=httpx.Timeout(http.timeout_seconds),
@@ -476,28 +486,45 @@ class GuardedClient:
         content: bytes | None,
         limit: int,
     ) -> FetchedResponse | tuple[int, str]:
-        """One hop: a complete response, or ``(status, location)`` of a redirect."""
-        request = self._client.build_request(method, url, headers=headers, content=content)
-        try:
-            response = self._client.send(request, stream=True)
+        """One hop: a complete response, or ``(status, location)`` of a redirect.
+
+        Straight through the pinned httpcore pool, not httpx: a node sends several small
+        requests per protocol exchange, and httpx's request and header models cost as much
+        again as httpcore's own work (0.34 against 0.19 ms of CPU per POST here).
+        """
+        sent = {"host": ("Host", url.netloc.decode("ascii")), **_DEFAULT_HEADERS}
+        sent.update((name.lower(), (name, value)) for name, value in headers.items())
+        if content is not None:
+            sent["content-length"] = ("Content-Length", str(len(content)))
+        timeout = self._http.timeout_seconds
+        request = httpcore.Request(
+            method,
+            httpcore.URL(
+                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+            ),
+            headers=[
+                (name.encode("latin-1"), value.encode("latin-1")) for name, value in sent.values()
+            ],
+            content=content,
+            extensions={
+                "timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+            },
+        )
+        with network_errors(url.host):
+            response = self._pool.handle_request(request)
             try:
-                location = response.headers.get("location")
-                if response.status_code in REDIRECT_STATUSES and location:
-                    return response.status_code, location
-                body = self._read_capped(response, limit, url)
+                received: dict[str, str] = {}
+                for raw_name, raw_value in response.headers:
+                    name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+                    received[name] = f"{received[name]}, {value}" if name in received else value
+                location = received.get("location")
+                if response.status in REDIRECT_STATUSES and location:
+                    return response.status, location
+                assert isinstance(response.stream, Iterable)
+                body = _read_body(response.stream, received, limit, url)
             finally:
                 response.close()
-        except httpx.HTTPError as exc:
-            # httpx's own errors (decoding, invalid header values); the transport's are mapped.
-            raise UpstreamError(
-                f"bad answer from {url.host}: {exc}", code="net.protocol_error", host=url.host
-            ) from exc
-        return FetchedResponse(
-            status=response.status_code,
-            headers={k.lower(): v for k, v in response.headers.items()},
-            content=body,
-            url=str(url),
-        )
+        return FetchedResponse(status=response.status, headers=received, content=body, url=str(url))
 
     @staticmethod
     def _read_capped(response: httpx.Response, limit: int, url: httpx.URL) -> bytes:
@@ -519,3 +546,53 @@ class GuardedClient:
             if len(body) > limit:
                 raise too_large("a longer body")
         return bytes(body)
+
+
+def _read_body(
+    pieces: Iterable[bytes], headers: Mapping[str, str], limit: int, url: httpx.URL
+) -> bytes:
+    """The body, decoded (gzip, deflate), refused once it is longer than ``limit``."""
+
+    def too_large(size: str) -> UpstreamError:
+        return UpstreamError(
+            f"{url} answered with {size}, more than the limit of {limit} bytes "
+            "(http.max_response_bytes)",
+            code="net.too_large",
+            limit=limit,
+        )
+
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(f"Content-Length {declared}")
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        decoder: Any = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    elif encoding == "deflate":
+        decoder = zlib.decompressobj()
+    elif encoding in ("", "identity"):
+        decoder = None
+    else:
+        raise UpstreamError(
+            f"{url} answered with Content-Encoding {encoding[:40]!r}, which was not asked for",
+            code="net.protocol_error",
+            host=url.host,
+        )
+    body = bytearray()
+    try:
+        for piece in pieces:
+            # Decoded bytes are counted (at most one byte past the limit is inflated), so a
+            # compressed bomb is caught too.
+            body += decoder.decompress(piece, limit + 1 - len(body)) if decoder else piece
+            if len(body) > limit or (decoder is not None and decoder.unconsumed_tail):
+                raise too_large("a longer body")
+        if decoder is not None:
+            body += decoder.flush()
+            if len(body) > limit:
+                raise too_large("a longer body")
+    except zlib.error as exc:
+        raise UpstreamError(
+            f"{url} sent a body that is not valid {encoding}: {exc}",
+            code="net.protocol_error",
+            host=url.host,
+        ) from exc
+    return bytes(body)

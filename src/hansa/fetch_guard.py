@@ -327,18 +327,27 @@ class _PinnedTransport(httpx.BaseTransport):
         self._pool.close()
 
 
-def pinned_transport(
+def pinned_pool(
     http: HttpSettings, resolver: HostResolver, ssl_context: ssl.SSLContext
-) -> httpx.BaseTransport:
-    """An httpx transport that connects only to addresses ``http`` allows (see module doc)."""
-    pool = httpcore.ConnectionPool(
+) -> httpcore.ConnectionPool:
+    """An httpcore pool that connects only to addresses ``http`` allows (see module doc)."""
+    return httpcore.ConnectionPool(
         ssl_context=ssl_context,
         network_backend=_PinningBackend(http, resolver),
         max_connections=32,
         max_keepalive_connections=16,
         keepalive_expiry=30.0,
     )
+
+
+def pinned_transport(pool: httpcore.ConnectionPool) -> httpx.BaseTransport:
+    """An httpx transport over ``pool`` (:func:`pinned_pool`)."""
     return _PinnedTransport(pool)
+
+
+def network_errors(host: str) -> contextlib.AbstractContextManager[None]:
+    """httpcore's transport errors as ``net.*`` errors naming ``host``."""
+    return _network_errors(host)
 
 
 def connect(
