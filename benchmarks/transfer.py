@@ -17,7 +17,7 @@ chunk, written to a file and its SHA-256 checked, the completion message. Measur
 - the provider process's peak RSS (VmHWM) and its RSS sampled during the transfer (target
   < 200 MiB).
 
-Pulls and curl fetches alternate (``--runs``, default 3, each a new transfer under the same
+Pulls and curl fetches alternate (``--runs``, default 7, each a new transfer under the same
 agreement), and the medians are compared, so that load from other processes on the machine
 falls on both alike. The last line is one JSON object.
 """
@@ -161,7 +161,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="256 MiB, within a minute")
     parser.add_argument(
-        "--runs", type=int, default=3, help="pulls and curl fetches, alternating (medians)"
+        "--runs", type=int, default=7, help="pulls and curl fetches, alternating (medians)"
     )
     args = parser.parse_args()
     size = (256 if args.quick else 1024) * MIB
