@@ -257,7 +257,7 @@ class _PinningBackend(httpcore.NetworkBackend):
 
 
 @contextlib.contextmanager
-def _network_errors(host: str) -> Iterator[None]:
+def network_errors(host: str) -> Iterator[None]:
     """Turn httpcore's transport errors into ``net.*`` errors that name the host."""
     try:
         yield
@@ -284,7 +284,7 @@ class _ResponseStream(httpx.SyncByteStream):
         self._host = host
 
     def __iter__(self) -> Iterator[bytes]:
-        with _network_errors(self._host):
+        with network_errors(self._host):
             yield from self._inner
 
     def close(self) -> None:
@@ -313,7 +313,7 @@ class _PinnedTransport(httpx.BaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
-        with _network_errors(request.url.host):
+        with network_errors(request.url.host):
             response = self._pool.handle_request(core_request)
         assert isinstance(response.stream, Iterable)
         return httpx.Response(
@@ -345,11 +345,6 @@ def pinned_transport(pool: httpcore.ConnectionPool) -> httpx.BaseTransport:
     return _PinnedTransport(pool)
 
 
-def network_errors(host: str) -> contextlib.AbstractContextManager[None]:
-    """httpcore's transport errors as ``net.*`` errors naming ``host``."""
-    return _network_errors(host)
-
-
 def connect(
     http: HttpSettings,
     resolver: HostResolver,
@@ -363,7 +358,7 @@ def connect(
     inside :func:`request_budget`, like every request through the pinned transport.
     """
     port = url.port or (443 if url.scheme == "https" else 80)
-    with _network_errors(url.host):
+    with network_errors(url.host):
         stream = _PinningBackend(http, resolver).connect_tcp(url.host, port, timeout)
         try:
             if url.scheme == "https":
