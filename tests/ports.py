@@ -14,8 +14,8 @@ def free_port_block(size: int = 3) -> int:
         try:
             for offset in range(size):
                 sock = socket.socket()
+                sockets.append(sock)  # closed below even when its bind fails
                 sock.bind(("127.0.0.1", base + offset))
-                sockets.append(sock)
             return base
         except OSError:
             continue
