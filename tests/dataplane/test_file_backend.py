@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import os
 from pathlib import Path
@@ -222,3 +224,89 @@ def test_a_large_write_is_written_back_on_the_way_and_arrives_whole(
     assert result.sha256 == hashlib.sha256(b"".join(chunks)).hexdigest()
     with (root / "big.bin").open("rb") as written:
         assert hashlib.sha256(written.read()).hexdigest() == result.sha256
+
+
+WRITE_SIZES = [0, 1, 4095, 4096, MIB - 1, MIB, MIB + 1, 3 * MIB + 12_345]
+
+
+def _pieces(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "page-cache"])
+@pytest.mark.parametrize("length", WRITE_SIZES)
+def test_a_written_file_has_exactly_the_bytes_given(
+    root: Path, monkeypatch: pytest.MonkeyPatch, direct: bool, length: int
+) -> None:
+    """Direct writes pad the last piece to 4 KiB and cut the file back; pieces of any size
+    (here 700,001 bytes, across the 1 MiB buffer's edges) arrive in order."""
+    if not direct:
+        monkeypatch.delattr(os, "O_DIRECT", raising=False)
+    data = os.urandom(length)
+    result = FileBackend(root).write({"type": "File", "path": "w.bin"}, _pieces(data, 700_001))
+    assert (result.size, result.sha256) == (length, hashlib.sha256(data).hexdigest())
+    assert (root / "w.bin").read_bytes() == data
+
+
+def test_downloads_bypass_the_page_cache_where_the_file_system_allows(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    direct = getattr(os, "O_DIRECT", 0)
+    if not direct:
+        pytest.skip("no O_DIRECT on this system")
+    written_direct: list[int] = []
+    real_write = os.write
+
+    def spying_write(fd: int, data: bytes) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & direct:
+            written_direct.append(len(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", spying_write)
+    data = os.urandom(2 * MIB + 5)
+    FileBackend(root).write({"type": "File", "path": "d.bin"}, [data])
+    if not written_direct:
+        pytest.skip("this file system refuses O_DIRECT (the cached path is tested above)")
+    assert written_direct == [MIB, MIB, 4096]
+    assert (root / "d.bin").read_bytes() == data
+
+
+@pytest.mark.parametrize("length", [10, MIB + 10])
+def test_a_file_system_refusing_direct_writes_gets_them_through_the_cache(
+    root: Path, monkeypatch: pytest.MonkeyPatch, length: int
+) -> None:
+    """Some file systems take the O_DIRECT flag but fail the write with EINVAL."""
+    direct = getattr(os, "O_DIRECT", 0)
+    if not direct:
+        pytest.skip("no O_DIRECT on this system")
+    real_write = os.write
+
+    def refusing_write(fd: int, data: bytes) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & direct:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", refusing_write)
+    data = os.urandom(length)
+    result = FileBackend(root).write({"type": "File", "path": "c.bin"}, _pieces(data, 300_000))
+    assert result.size == length
+    assert (root / "c.bin").read_bytes() == data
+
+
+def test_a_disk_failing_mid_write_leaves_no_file(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write = os.write
+    calls = 0
+
+    def failing_write(fd: int, data: bytes) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", failing_write)
+    with pytest.raises(OSError, match="Input/output error"):
+        FileBackend(root).write({"type": "File", "path": "e.bin"}, [os.urandom(3 * MIB)])
+    assert list(root.iterdir()) == []

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import mimetypes
+import mmap
 import os
 import stat
 import tempfile
@@ -136,22 +138,17 @@ class FileBackend:
         size = 0
         fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".hansa-", suffix=".part")
         try:
-            with os.fdopen(fd, "wb", buffering=0) as out:
-                flushed = 0
+            with os.fdopen(fd, "wb", buffering=0) as out, _FileSink(out.fileno()) as sink:
                 for chunk in chunks:
-                    _write_all(out.fileno(), chunk)
+                    sink.write(chunk)
                     if hashed is None:
                         digest.update(chunk)
                     size += len(chunk)
-                    if size - flushed >= _WRITE_BACK_EVERY:
-                        out.flush()
-                        _start_write_back(out.fileno(), flushed, size - flushed)
-                        flushed = size
                 if hashed is not None and hashed.size != size:
                     raise BackendFailed(
                         f"{size} bytes were written but their source counted {hashed.size}"
                     )
-                out.flush()
+                sink.finish()
                 os.fsync(out.fileno())
             os.replace(temp_name, path)
         except BaseException:
@@ -170,12 +167,109 @@ class FileBackend:
 
 
 _WRITE_BACK_EVERY = 32 * 1_048_576
-
-
 _WRITE_PIECE = 32_768
+_DIRECT_ALIGN = 4096
+_DIRECT_BUFFER = 1_048_576
 
 
-def _write_all(fd: int, data: bytes) -> None:
+class _FileSink:
+    """Appends to a new file, bypassing the page cache where the file system allows it.
+
+    A download is written once and not read back soon, so with ``O_DIRECT`` the data goes
+    from an aligned buffer straight to the disk: no copy into the page cache, no dirty
+    pages to write back, and the closing fsync only flushes the metadata and the disk's
+    cache. Measured here, 1 GiB into a new file, fsync included: 0.2 s of system time
+    against 0.7-1.6 s through the page cache; in ``benchmarks/transfer.py`` the consumer's
+    system time fell from 1.55 to 0.93 s per GiB. (Writing from a second thread while the
+    next buffer fills was measured too: no faster, more system time.)
+
+    ``O_DIRECT`` needs aligned buffers, lengths and offsets: the data is gathered in a
+    1 MiB page-aligned buffer, and the last piece is padded to 4 KiB and the file truncated
+    back to its size. Where ``O_DIRECT`` is not available (tmpfs, other systems) or the
+    first write is refused, the file is written through the page cache instead.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.size = 0
+        """Bytes written so far."""
+        self._flushed = 0
+        self._buffer: mmap.mmap | None = None
+        self._filled = 0
+        direct = getattr(os, "O_DIRECT", 0)
+        if direct:
+            try:
+                fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | direct)
+            except OSError:
+                return
+            self._buffer = mmap.mmap(-1, _DIRECT_BUFFER)
+
+    def __enter__(self) -> _FileSink:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._buffer is not None:
+            self._buffer.close()
+            self._buffer = None
+
+    def write(self, data: bytes) -> None:
+        """Append ``data``."""
+        if self._buffer is None:
+            self._write_cached(data)
+            return
+        view = memoryview(data)
+        while view:
+            taken = min(len(view), _DIRECT_BUFFER - self._filled)
+            self._buffer[self._filled : self._filled + taken] = view[:taken]
+            self._filled += taken
+            view = view[taken:]
+            if self._filled == _DIRECT_BUFFER and not self._write_buffer(_DIRECT_BUFFER):
+                self._write_cached(view)  # the rest, now that direct writes were refused
+                return
+
+    def finish(self) -> None:
+        """Write what is still gathered and give the file its exact size."""
+        if self._buffer is None or not self._filled:
+            return
+        filled = self._filled
+        padded = -(-filled // _DIRECT_ALIGN) * _DIRECT_ALIGN
+        self._buffer[filled:padded] = bytes(padded - filled)
+        if self._write_buffer(padded) and padded != filled:
+            self.size -= padded - filled
+            os.ftruncate(self.fd, self.size)
+
+    def _write_buffer(self, length: int) -> bool:
+        """Write the buffer's first ``length`` bytes; False if it went through the cache."""
+        assert self._buffer is not None
+        try:
+            with memoryview(self._buffer) as whole, whole[:length] as part:
+                written = os.write(self.fd, part)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL or self.size:
+                raise
+            # The file system took the flag but not the write: go through the cache.
+            flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
+            fcntl.fcntl(self.fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
+            gathered = self._buffer[: self._filled]
+            self.__exit__()
+            self._filled = 0
+            self._write_cached(gathered)
+            return False
+        if written != length:  # a short direct write leaves an unaligned end: no way on
+            raise OSError(errno.EIO, f"short write: {written} of {length} bytes")
+        self.size += length
+        self._filled = 0
+        return True
+
+    def _write_cached(self, data: bytes | memoryview) -> None:
+        _write_all(self.fd, data)
+        self.size += len(data)
+        if self.size - self._flushed >= _WRITE_BACK_EVERY:
+            _start_write_back(self.fd, self._flushed, self.size - self._flushed)
+            self._flushed = self.size
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
     """Write ``data`` in pieces of 32 KiB.
 
     The page cache takes each write() in folios as large as the write (ext4 and XFS on
