@@ -7,7 +7,8 @@ was checked when the asset was written, but a symlink may have been swapped sinc
 file is then opened with ``O_NOFOLLOW`` and, where ``/proc`` exists, the opened file's
 real path is checked once more, which closes the gap between the check and the open.
 Writes go to a temporary file in the same directory, fsynced and renamed into place, so
-a reader never sees half a file.
+a reader never sees half a file. Where the file system allows, they bypass the page cache
+(``O_DIRECT``): a download is written once and not read back soon.
 """
 
 from __future__ import annotations
