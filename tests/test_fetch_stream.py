@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from hansa.chunk_buffers import BUFFERS
 from hansa.errors import HansaError
 from hansa.fetch_stream import RawResponse, exchange
 
@@ -82,6 +83,43 @@ def test_a_sized_body_comes_in_exact_chunks(
     assert [len(c) for c in chunks] == [4096, 4096, len(BODY) - 8192]
     assert b"".join(chunks) == BODY
     assert all(type(c) is bytes for c in chunks)
+
+
+BIG = bytes(range(256)) * 1024 + b"tail"  # 262,148 bytes: 4 chunks of 64 KiB and 4 bytes
+
+
+@pytest.mark.parametrize(("body", "size"), [(BIG, 65_536), (BODY, 4096)], ids=["big", "small"])
+def test_a_sized_body_can_come_in_lent_buffers(
+    pair: tuple[socket.socket, socket.socket], body: bytes, size: int
+) -> None:
+    """Lent chunks are read-only views of pool buffers, each its own until given back."""
+    client, server = pair
+    Peer(server, [head("200 OK", f"Content-Length: {len(body)}"), body], then_close=False)
+    chunks = list(get(client).chunks(size, lend=True))
+    assert b"".join(chunks) == body
+    assert [len(c) for c in chunks[:-1]] == [size] * (len(body) // size)
+    lent = [c for c in chunks if isinstance(c, memoryview)]
+    # Whole chunks h11 read together with the head come as bytes, the rest in lent buffers.
+    assert lent == chunks[len(chunks) - len(lent) :]
+    assert len(lent) == (len(chunks) if size == 65_536 else 1)
+    assert all(BUFFERS.is_lent(c) and c.readonly for c in lent)
+    assert len({id(c.obj) for c in lent}) == len(lent)
+
+
+def test_a_lent_buffer_given_back_receives_a_later_chunk(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    client, server = pair
+    Peer(server, [head("200 OK", f"Content-Length: {len(BIG)}"), BIG], then_close=False)
+    received = bytearray()
+    buffers = []
+    for chunk in get(client).chunks(65_536, lend=True):
+        assert isinstance(chunk, memoryview)
+        received += chunk
+        buffers.append(chunk.obj)
+        BUFFERS.give_back(chunk)  # its last reader
+    assert received == BIG
+    assert all(buffer is buffers[0] for buffer in buffers)
 
 
 def test_chunked_and_close_delimited_bodies_come_in_exact_chunks(

@@ -37,6 +37,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from hansa.chunk_buffers import Chunk
 from hansa.errors import BadRequest, ConfigurationError, HansaError, UpstreamError
 from hansa.fetch_guard import (
     HostResolver,
@@ -96,12 +97,13 @@ class StreamedResponse:
 
     ``headers`` keys are lower case; ``chunks`` raises ``net.*`` errors rather than end early
     when the connection breaks (a body shorter than its ``Content-Length`` is an error).
+    The chunks are ``bytes``, or lent buffers when ``stream_get`` was asked to ``lend``.
     """
 
     status: int
     headers: Mapping[str, str]
     url: str
-    chunks: Iterator[bytes]
+    chunks: Iterator[Chunk]
 
 
 class HttpStatusError(UpstreamError):
@@ -253,6 +255,7 @@ class GuardedClient:
         headers: Mapping[str, str] | None = None,
         *,
         chunk_size: int = 1_048_576,
+        lend: bool = False,
     ) -> Iterator[StreamedResponse]:
         """GET ``url`` through the guard and stream its body: for data sources of any size.
 
@@ -264,6 +267,8 @@ class GuardedClient:
         ``http.timeout_seconds`` (an idle timeout), so a source that stalls fails with
         ``net.timeout`` rather than hang. A source dripping just fast enough is not cut:
         the caller bounds what it reads. Non-2xx answers are yielded, not raised.
+        With ``lend``, the body comes in buffers lent from
+        :data:`~hansa.chunk_buffers.BUFFERS` rather than copied into ``bytes``.
         """
         deadline = self._clock() + self._http.timeout_seconds
         current = self._parse_url(url, previous=None)
@@ -324,7 +329,7 @@ class GuardedClient:
                     status=response.status,
                     headers=response.headers,
                     url=str(current),
-                    chunks=response.chunks(chunk_size),
+                    chunks=response.chunks(chunk_size, lend=lend),
                 )
             finally:
                 response.close()

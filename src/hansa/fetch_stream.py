@@ -7,7 +7,9 @@ costs more CPU than the TLS decryption itself (measured, 1 GiB over loopback TLS
 of CPU through httpx against 0.5 s reading the socket straight into 1 MiB buffers). Here
 h11 writes the request and parses the response head (and bodies in chunked or
 close-delimited framing); a body framed by ``Content-Length`` is then read with
-``recv_into`` into the chunk buffer, one copy per chunk to hand it on as ``bytes``.
+``recv_into`` into the chunk buffer, one copy per chunk to hand it on as ``bytes`` (none
+with ``lend=True``: the chunks are then views of buffers lent from
+:data:`hansa.chunk_buffers.BUFFERS`).
 
 The connection is made by the same pinning backend as every other fetch
 (:func:`hansa.fetch_guard.connect`): checked addresses only, certificate verification and
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 
 import h11
 
+from hansa.chunk_buffers import BUFFERS, Chunk
 from hansa.errors import UpstreamError, UpstreamUnavailable
 
 MAX_HEAD_BYTES = 65_536
@@ -47,14 +50,19 @@ class RawResponse:
     _host: str
     _idle_timeout: float
 
-    def chunks(self, chunk_size: int) -> Iterator[bytes]:
-        """The body in pieces of exactly ``chunk_size`` bytes (the last may be shorter)."""
+    def chunks(self, chunk_size: int, *, lend: bool = False) -> Iterator[Chunk]:
+        """The body in pieces of exactly ``chunk_size`` bytes (the last may be shorter).
+
+        They are ``bytes``; with ``lend``, a body framed by ``Content-Length`` comes as
+        read-only views of buffers lent from :data:`~hansa.chunk_buffers.BUFFERS`, which
+        the last reader of each may give back.
+        """
         self._sock.settimeout(self._idle_timeout)
         with _socket_errors(self._host, reading_body=True):
             length = self.headers.get("content-length", "")
             framed = "transfer-encoding" not in self.headers and length.isdigit()
             if framed:
-                yield from self._sized(int(length), chunk_size)
+                yield from self._sized(int(length), chunk_size, lend)
             else:
                 yield from self._framed_by_h11(chunk_size)
 
@@ -62,7 +70,7 @@ class RawResponse:
         """Close the connection (whether or not the body was read)."""
         self._sock.close()
 
-    def _sized(self, length: int, chunk_size: int) -> Iterator[bytes]:
+    def _sized(self, length: int, chunk_size: int, lend: bool) -> Iterator[Chunk]:
         buffered = self._conn.trailing_data[0]
         if len(buffered) > length:
             raise _protocol_error(self._host, "sent more body bytes than its Content-Length")
@@ -73,8 +81,7 @@ class RawResponse:
             yield buffered[start : start + chunk_size]
             start += chunk_size
         # ... then the socket straight into the chunk buffer.
-        buffer = bytearray(chunk_size)
-        view = memoryview(buffer)
+        view = memoryview(BUFFERS.take(chunk_size) if lend else bytearray(chunk_size))
         filled = len(buffered) - start
         view[:filled] = buffered[start:]
         while True:
@@ -85,10 +92,12 @@ class RawResponse:
                 filled += received
                 left -= received
             if filled:
-                yield bytes(view[:filled])
+                yield view[:filled].toreadonly() if lend else bytes(view[:filled])
             if not left:
                 return
             filled = 0
+            if lend:  # the one just handed on is the reader's now
+                view = memoryview(BUFFERS.take(chunk_size))
 
     def _framed_by_h11(self, chunk_size: int) -> Iterator[bytes]:
         held = bytearray()

@@ -27,11 +27,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
+from hansa.chunk_buffers import Chunk
 from hansa.connector.negotiation_checks import check_callback_address
 from hansa.dataplane.backends import BackendRegistry, DataAddress, StorageBackend, WriteResult
 from hansa.dataplane.errors import TRANSFER_NOT_FOUND
 from hansa.dataplane.server import DataEndpoint
-from hansa.dataplane.streaming import HashedChunks, HashingIterator
+from hansa.dataplane.streaming import ChunkT, HashedChunks, HashingIterator
 from hansa.dataplane.tokens import DataGrant, DataToken, DataTokenAuthority
 from hansa.errors import BadRequest, Conflict, HansaError
 from hansa.fetch import GuardedClient, HttpStatusError
@@ -198,7 +199,7 @@ def s3_destination(address: Mapping[str, Any]) -> dict[str, Any]:
     return destination
 
 
-def stoppable(chunks: Iterable[bytes], running: Callable[[], bool]) -> Iterator[bytes]:
+def stoppable(chunks: Iterable[ChunkT], running: Callable[[], bool]) -> Iterator[ChunkT]:
     """``chunks``, raising ``transfer.stopped`` before a chunk once ``running()`` is False."""
     for chunk in chunks:
         if not running():
@@ -214,14 +215,14 @@ class _Failed:
 _END = object()
 
 
-def _drain(chunks: queue.Queue[object]) -> Iterator[bytes]:
+def _drain(chunks: queue.Queue[object]) -> Iterator[Chunk]:
     while True:
         item = chunks.get()
         if item is _END:
             return
         if isinstance(item, _Failed):
             raise item.error  # inside the backend's write: it keeps nothing
-        assert isinstance(item, bytes)
+        assert isinstance(item, (bytes, memoryview))
         yield item
 
 
@@ -233,12 +234,12 @@ class _Relayed(HashedChunks):
     checks of the whole (a download's size and SHA-256) run, still inside the write.
     """
 
-    def __init__(self, chunks: Iterator[bytes], source: HashingIterator) -> None:
+    def __init__(self, chunks: Iterator[Chunk], source: HashingIterator[Chunk]) -> None:
         self._chunks, self._source = chunks, source
         self._hash = source.hand_over()
         self.size = 0
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[Chunk]:
         for chunk in self._chunks:
             self._hash.update(chunk)
             self.size += len(chunk)
@@ -260,13 +261,13 @@ class StoppableBackend:
         self._inner, self._running, self._depth = inner, running, depth
 
     def write(
-        self, address: DataAddress, chunks: Iterable[bytes], *, content_type: str | None = None
+        self, address: DataAddress, chunks: Iterable[Chunk], *, content_type: str | None = None
     ) -> WriteResult:
         """Write through ``inner``; a stop or a failed source raises inside the write."""
         pending: queue.Queue[object] = queue.Queue(self._depth)
         outcome: dict[str, Any] = {}
 
-        drained: Iterable[bytes] = _drain(pending)
+        drained: Iterable[Chunk] = _drain(pending)
         if isinstance(chunks, HashingIterator) and chunks.size == 0:
             drained = _Relayed(_drain(pending), chunks)
 

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import NoReturn
 
+from hansa.chunk_buffers import Chunk
 from hansa.dataplane.backends import (
     CHUNK_SIZE,
     DataAddress,
@@ -126,7 +127,7 @@ class HttpBackend:
             )
 
     def write(
-        self, address: DataAddress, chunks: Iterable[bytes], *, content_type: str | None = None
+        self, address: DataAddress, chunks: Iterable[Chunk], *, content_type: str | None = None
     ) -> WriteResult:
         """HTTP push is the transfer process's job; this backend only reads."""
         raise BadRequest(
@@ -185,11 +186,12 @@ def _content_range(response: StreamedResponse, url: str) -> tuple[int, int, int 
     return int(match.group(1)), int(match.group(2)), None if total == "*" else int(total)
 
 
-def _checked(chunks: Iterator[bytes], url: str, *, skip: int, count: int | None) -> Iterator[bytes]:
+def _checked(chunks: Iterator[Chunk], url: str, *, skip: int, count: int | None) -> Iterator[bytes]:
     """Skip, cut to ``count``, and fail if the source delivers fewer bytes than announced."""
     remaining = count
     try:
-        for chunk in chunks:
+        for piece in chunks:
+            chunk = piece if isinstance(piece, bytes) else bytes(piece)
             if skip:
                 dropped = min(skip, len(chunk))
                 chunk, skip = chunk[dropped:], skip - dropped

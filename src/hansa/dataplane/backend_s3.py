@@ -25,6 +25,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from hansa.chunk_buffers import Chunk
 from hansa.dataplane.backends import (
     CHUNK_SIZE,
     DataAddress,
@@ -183,7 +184,7 @@ class S3Backend:
             return None
 
     def write(
-        self, address: DataAddress, chunks: Iterable[bytes], *, content_type: str | None = None
+        self, address: DataAddress, chunks: Iterable[Chunk], *, content_type: str | None = None
     ) -> WriteResult:
         """Upload ``chunks``: one PutObject, or a multipart upload beyond ``part_size``."""
         client = self._client(address)

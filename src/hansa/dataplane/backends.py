@@ -5,7 +5,7 @@ A backend reads and writes the bytes behind one type of data address (``File``,
 
     with backend.open(address, offset=0, length=None) as stream:   # a ReadStream
         for chunk in stream.chunks: ...                              # ~1 MiB each
-    backend.write(address, chunks) -> WriteResult(size, sha256)
+    backend.write(address, chunks) -> WriteResult(size, sha256)  # chunks: bytes or memoryview
     backend.stat(address) -> ObjectInfo(size, content_type, etag)
 
 Backends are found through the entry point group ``hansa.storage_backends``: the entry
@@ -31,6 +31,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from hansa.chunk_buffers import Chunk
 from hansa.dataplane.errors import (
     BACKEND_MISCONFIGURED,
     DataNotFound,
@@ -96,9 +97,14 @@ class StorageBackend(Protocol):
         ...
 
     def write(
-        self, address: DataAddress, chunks: Iterable[bytes], *, content_type: str | None = None
+        self, address: DataAddress, chunks: Iterable[Chunk], *, content_type: str | None = None
     ) -> WriteResult:
-        """Write ``chunks`` to ``address`` (whole or not at all, where the store allows)."""
+        """Write ``chunks`` to ``address`` (whole or not at all, where the store allows).
+
+        A chunk is ``bytes`` or a read-only ``memoryview``: a download's buffer, lent
+        (:mod:`hansa.chunk_buffers`); a writer may keep it, or give it back after its last
+        read of it.
+        """
         ...
 
     def stat(self, address: DataAddress) -> ObjectInfo:
@@ -269,7 +275,7 @@ class MemoryBackend:
         )
 
     def write(
-        self, address: DataAddress, chunks: Iterable[bytes], *, content_type: str | None = None
+        self, address: DataAddress, chunks: Iterable[Chunk], *, content_type: str | None = None
     ) -> WriteResult:
         """Store the joined chunks under the address's key."""
         data = b"".join(chunks)

@@ -18,12 +18,13 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
 from starlette.types import Receive, Scope, Send
 
+from hansa.chunk_buffers import Chunk
 from hansa.dataplane.errors import RangeNotSatisfiable, is_agreement_refusal
 from hansa.errors import HansaError
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 Outcome = Literal["completed", "aborted", "revoked", "failed"]
 
+ChunkT = TypeVar("ChunkT", bound=Chunk, covariant=True)
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 
@@ -104,7 +106,7 @@ class HashedChunks:
     size: int
     """Bytes yielded so far."""
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[Chunk]:
         raise NotImplementedError
 
     def hexdigest(self) -> str:
@@ -112,19 +114,19 @@ class HashedChunks:
         raise NotImplementedError
 
 
-class HashingIterator(HashedChunks):
+class HashingIterator(HashedChunks, Generic[ChunkT]):
     """Passes chunks through while computing their SHA-256 and counting their bytes."""
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: Iterable[ChunkT]) -> None:
         self._chunks = iter(chunks)
         self._hash = hashlib.sha256()
         self._handed_over = False
         self.size = 0
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[ChunkT]:
         return self
 
-    def __next__(self) -> bytes:
+    def __next__(self) -> ChunkT:
         chunk = next(self._chunks)
         if not self._handed_over:
             self._hash.update(chunk)
