@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hansa.chunk_buffers import BUFFERS
 from hansa.dataplane.backend_files import FileBackend, create_backend
 from hansa.dataplane.backends import (
     BackendRegistry,
@@ -271,6 +272,82 @@ def test_downloads_bypass_the_page_cache_where_the_file_system_allows(
     assert (root / "d.bin").read_bytes() == data
 
 
+def _lent(data: bytes, size: int = MIB) -> list[memoryview]:
+    """``data`` in views of buffers lent from the pool, as a download hands them on."""
+    chunks = []
+    for start in range(0, len(data), size):
+        buffer = BUFFERS.take(size)
+        piece = data[start : start + size]
+        buffer[: len(piece)] = piece
+        chunks.append(memoryview(buffer)[: len(piece)].toreadonly())
+    return chunks
+
+
+def _spy_direct_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, int]]:
+    """Each O_DIRECT write's buffer (the object under the view) and length."""
+    direct = getattr(os, "O_DIRECT", 0)
+    if not direct:
+        pytest.skip("no O_DIRECT on this system")
+    written: list[tuple[object, int]] = []
+    real_write = os.write
+
+    def spying_write(fd: int, data: bytes | memoryview) -> int:
+        done = real_write(fd, data)
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & direct:
+            written.append((data.obj if isinstance(data, memoryview) else data, done))
+        return done
+
+    monkeypatch.setattr(os, "write", spying_write)
+    return written
+
+
+def test_lent_buffers_are_written_as_they_are_and_given_back(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A download's buffers go to the disk without a copy, then back to the pool."""
+    written = _spy_direct_writes(monkeypatch)
+    data = os.urandom(3 * MIB + 5000)
+    chunks = _lent(data)
+    buffers = [chunk.obj for chunk in chunks]
+    result = FileBackend(root).write({"type": "File", "path": "l.bin"}, chunks)
+    if not written:
+        pytest.skip("this file system refuses O_DIRECT (the cached path is tested above)")
+    assert (result.size, result.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert (root / "l.bin").read_bytes() == data
+    # Three whole buffers straight from the pool, the 5000-byte tail gathered and padded.
+    assert [(b, n) for b, n in written[:3]] == [(b, MIB) for b in buffers[:3]]
+    assert [n for _, n in written[3:]] == [8192]
+    assert all(not buffer.lent for buffer in buffers)  # type: ignore[attr-defined]
+    assert BUFFERS.take(MIB) in buffers
+
+
+def test_lent_buffers_after_odd_pieces_or_unaligned_are_copied_and_arrive_whole(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = _spy_direct_writes(monkeypatch)
+    data = os.urandom(4 * MIB)
+    first, second = _lent(data[: 2 * MIB])
+    # A slice of a lent buffer that starts mid-page: the kernel refuses it for O_DIRECT.
+    buffer = BUFFERS.take(2 * MIB)
+    buffer[100 : 100 + MIB] = data[2 * MIB : 3 * MIB]
+    unaligned = memoryview(buffer)[100 : 100 + MIB].toreadonly()
+    chunks: list[bytes | memoryview] = [
+        data[:1000],
+        first[1000:],  # after 1000 bytes of bytes: gathered, not written from the buffer
+        second,
+        unaligned,
+        data[3 * MIB :],
+    ]
+    result = FileBackend(root).write({"type": "File", "path": "m.bin"}, chunks)
+    assert result.size == len(data)
+    assert (root / "m.bin").read_bytes() == data
+    if not written:
+        pytest.skip("this file system refuses O_DIRECT (the cached path is tested above)")
+    assert [n for _, n in written] == [MIB] * 4
+    assert written[1][0] is second.obj
+    assert all(b not in (first.obj, buffer) for b, _ in written)
+
+
 @pytest.mark.parametrize("length", [10, MIB + 10])
 def test_a_file_system_refusing_direct_writes_gets_them_through_the_cache(
     root: Path, monkeypatch: pytest.MonkeyPatch, length: int
@@ -291,6 +368,9 @@ def test_a_file_system_refusing_direct_writes_gets_them_through_the_cache(
     result = FileBackend(root).write({"type": "File", "path": "c.bin"}, _pieces(data, 300_000))
     assert result.size == length
     assert (root / "c.bin").read_bytes() == data
+    lent = FileBackend(root).write({"type": "File", "path": "c2.bin"}, _lent(data))
+    assert lent.size == length
+    assert (root / "c2.bin").read_bytes() == data
 
 
 def test_a_disk_failing_mid_write_leaves_no_file(

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from test_data_endpoint import DATA, MIB, Node, Usage, running_node
 
+from hansa.chunk_buffers import BUFFERS
 from hansa.connector.transfer_data import StoppableBackend
 from hansa.dataplane.backend_files import FileBackend
+from hansa.dataplane.backends import MemoryBackend
 from hansa.dataplane.pull import pull
 from hansa.errors import HansaError
 from hansa.fetch import GuardedClient
@@ -115,3 +117,35 @@ def test_hash_mismatch_through_the_transfer_writer_thread_keeps_nothing(
         pull(client, f"{node.url}/data/t-badhash", node.token("t-badhash"), writer, DEST)
     assert caught.value.code == "dataplane.integrity_failed"
     assert not any(p.is_file() for p in consumer.root.rglob("*"))
+
+
+def test_a_download_receives_into_buffers_the_file_writer_gives_back(
+    node: Node, client: GuardedClient, consumer: FileBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunk buffers go round: received into, written (in the writer thread), given back."""
+    taken: list[object] = []
+    real_take = BUFFERS.take
+
+    def take(size: int) -> object:
+        buffer = real_take(size)
+        taken.append(buffer)
+        return buffer
+
+    monkeypatch.setattr(BUFFERS, "take", take)
+    writer = StoppableBackend(consumer, lambda: True, depth=1)
+    for _ in range(3):
+        pull(client, f"{node.url}/data/t1", node.token(), writer, DEST)
+        assert (consumer.root / "in" / "data.bin").read_bytes() == DATA
+    assert len(taken) >= 3 * 3  # the chunks after what h11 read with the head
+    assert len({id(buffer) for buffer in taken}) <= 4
+    assert not any(buffer.lent for buffer in taken)  # type: ignore[attr-defined]
+
+
+def test_a_writer_that_keeps_the_chunks_keeps_them_intact(
+    node: Node, client: GuardedClient
+) -> None:
+    """A backend that never gives a lent chunk back holds it as received, however long."""
+    kept = MemoryBackend()
+    result = pull(client, f"{node.url}/data/t1", node.token(), kept, DEST)
+    assert result.verified
+    assert kept.objects["in/data.bin"][0] == DATA

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from hansa.chunk_buffers import BUFFERS, Chunk
 from hansa.connector.data_address import DataAddressError, resolve_file_path
 from hansa.dataplane.backends import (
     CHUNK_SIZE,
@@ -126,7 +127,7 @@ class FileBackend:
             yield chunk
 
     def write(
-        self, address: DataAddress, chunks: Iterable[bytes], *, content_type: str | None = None
+        self, address: DataAddress, chunks: Iterable[Chunk], *, content_type: str | None = None
     ) -> WriteResult:
         """Write atomically: a temporary file in the target's directory, renamed into place."""
         path = self._resolve(address)
@@ -145,6 +146,7 @@ class FileBackend:
                     if hashed is None:
                         digest.update(chunk)
                     size += len(chunk)
+                    BUFFERS.give_back(chunk)  # a download's lent buffer: read for the last time
                 if hashed is not None and hashed.size != size:
                     raise BackendFailed(
                         f"{size} bytes were written but their source counted {hashed.size}"
@@ -173,6 +175,10 @@ _DIRECT_ALIGN = 4096
 _DIRECT_BUFFER = 1_048_576
 
 
+class _Refused(Exception):
+    """The file system refused a direct write (EINVAL): unaligned, or no ``O_DIRECT``."""
+
+
 class _FileSink:
     """Appends to a new file, bypassing the page cache where the file system allows it.
 
@@ -186,8 +192,10 @@ class _FileSink:
 
     ``O_DIRECT`` needs aligned buffers, lengths and offsets: the data is gathered in a
     1 MiB page-aligned buffer, and the last piece is padded to 4 KiB and the file truncated
-    back to its size. Where ``O_DIRECT`` is not available (tmpfs, other systems) or the
-    first write is refused, the file is written through the page cache instead.
+    back to its size. A download's lent buffer (:mod:`hansa.chunk_buffers`) is page-aligned
+    itself: a whole one is written as it is, not copied. Where ``O_DIRECT`` is not
+    available (tmpfs, other systems) or the first write is refused, the file is written
+    through the page cache instead.
     """
 
     def __init__(self, fd: int) -> None:
@@ -213,11 +221,21 @@ class _FileSink:
             self._buffer.close()
             self._buffer = None
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: Chunk) -> None:
         """Append ``data``."""
         if self._buffer is None:
             self._write_cached(data)
             return
+        if not self._filled and data and len(data) % _DIRECT_ALIGN == 0 and BUFFERS.is_lent(data):
+            try:
+                self._write_direct(memoryview(data))
+                return
+            except _Refused:
+                if not self.size:  # the file system refuses direct writes: use the cache
+                    self._to_cached()
+                    self._write_cached(data)
+                    return
+                # A slice of a lent buffer, not aligned after all: gathered like any chunk.
         view = memoryview(data)
         while view:
             taken = min(len(view), _DIRECT_BUFFER - self._filled)
@@ -244,25 +262,38 @@ class _FileSink:
         assert self._buffer is not None
         try:
             with memoryview(self._buffer) as whole, whole[:length] as part:
-                written = os.write(self.fd, part)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL or self.size:
-                raise
+                self._write_direct(part)
+        except _Refused:
+            if self.size:
+                raise OSError(errno.EINVAL, "a direct write was refused after others") from None
             # The file system took the flag but not the write: go through the cache.
-            flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
-            fcntl.fcntl(self.fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
             gathered = self._buffer[: self._filled]
-            self.__exit__()
-            self._filled = 0
+            self._to_cached()
             self._write_cached(gathered)
             return False
-        if written != length:  # a short direct write leaves an unaligned end: no way on
-            raise OSError(errno.EIO, f"short write: {written} of {length} bytes")
-        self.size += length
         self._filled = 0
         return True
 
-    def _write_cached(self, data: bytes | memoryview) -> None:
+    def _write_direct(self, part: memoryview) -> None:
+        """One ``O_DIRECT`` write of all of ``part``; :class:`_Refused` on EINVAL."""
+        try:
+            written = os.write(self.fd, part)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                raise _Refused from exc
+            raise
+        if written != len(part):  # a short direct write leaves an unaligned end: no way on
+            raise OSError(errno.EIO, f"short write: {written} of {len(part)} bytes")
+        self.size += written
+
+    def _to_cached(self) -> None:
+        """From now on through the page cache (what was gathered is dropped: write it first)."""
+        flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
+        fcntl.fcntl(self.fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
+        self.__exit__()
+        self._filled = 0
+
+    def _write_cached(self, data: Chunk) -> None:
         _write_all(self.fd, data)
         self.size += len(data)
         if self.size - self._flushed >= _WRITE_BACK_EVERY:
@@ -270,7 +301,7 @@ class _FileSink:
             self._flushed = self.size
 
 
-def _write_all(fd: int, data: bytes | memoryview) -> None:
+def _write_all(fd: int, data: Chunk) -> None:
     """Write ``data`` in pieces of 32 KiB.
 
     The page cache takes each write() in folios as large as the write (ext4 and XFS on

@@ -3,7 +3,9 @@
     result = pull(client, "https://provider/data/<transfer>", token, backend, destination)
 
 The download goes through the guarded client's streaming GET, straight into
-``backend.write`` (nothing is held in memory). When the connection breaks mid-body, it
+``backend.write`` (nothing is held in memory). Its chunks are received into buffers lent
+from :data:`hansa.chunk_buffers.BUFFERS`, which the File backend writes without a copy and
+gives back. When the connection breaks mid-body, it
 resumes with ``Range: bytes=<received>-`` and ``If-Range: <ETag>`` up to ``max_resumes``
 times. At the end the size must match ``Content-Length`` and the SHA-256 the provider's
 ``X-Content-SHA256``; otherwise the error is raised *inside* the write, so the backend
@@ -23,6 +25,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from hansa.chunk_buffers import Chunk
 from hansa.dataplane.backends import CHUNK_SIZE, DataAddress, StorageBackend, WriteResult
 from hansa.dataplane.errors import BackendFailed
 from hansa.dataplane.streaming import HashingIterator
@@ -48,7 +51,7 @@ class PullResult:
     write: WriteResult
 
 
-class _Download(HashingIterator):
+class _Download(HashingIterator[Chunk]):
     """The body as an iterable of chunks, resuming after broken connections.
 
     It hashes what it yields (once: a file backend uses this hash rather than its own) and
@@ -73,7 +76,7 @@ class _Download(HashingIterator):
     def received(self) -> int:
         return self.size
 
-    def __next__(self) -> bytes:
+    def __next__(self) -> Chunk:
         try:
             return super().__next__()
         except StopIteration:
@@ -87,7 +90,7 @@ class _Download(HashingIterator):
             self._verify()
             self._verified = True
 
-    def _resuming(self) -> Iterator[bytes]:
+    def _resuming(self) -> Iterator[Chunk]:
         while True:
             try:
                 yield from self._attempt()
@@ -103,13 +106,15 @@ class _Download(HashingIterator):
                     raise
                 self.resumes += 1
 
-    def _attempt(self) -> Iterator[bytes]:
+    def _attempt(self) -> Iterator[Chunk]:
         headers = {"Authorization": f"Bearer {self._token}", "Accept-Encoding": "identity"}
         if self.received:
             headers["Range"] = f"bytes={self.received}-"
             if self._etag:
                 headers["If-Range"] = self._etag
-        with self._client.stream_get(self._url, headers, chunk_size=self._chunk_size) as answer:
+        with self._client.stream_get(
+            self._url, headers, chunk_size=self._chunk_size, lend=True
+        ) as answer:
             self._accept(answer)
             yield from answer.chunks
 
