@@ -66,8 +66,7 @@ class ChunkBuffers:
 
     @staticmethod
     def is_lent(chunk: Chunk) -> bool:
-        """Whether ``chunk`` is a view of a buffer lent from a pool (so page-aligned at its start,
-        unless someone sliced it)."""
+        """Whether ``chunk`` views a lent buffer (page-aligned at its start, unless sliced)."""
         return isinstance(chunk, memoryview) and isinstance(chunk.obj, _Buffer)
 
 

@@ -175,7 +175,7 @@ _DIRECT_ALIGN = 4096
 _DIRECT_BUFFER = 1_048_576
 
 
-class _Refused(Exception):
+class _Refused(OSError):
     """The file system refused a direct write (EINVAL): unaligned, or no ``O_DIRECT``."""
 
 
@@ -265,7 +265,7 @@ class _FileSink:
                 self._write_direct(part)
         except _Refused:
             if self.size:
-                raise OSError(errno.EINVAL, "a direct write was refused after others") from None
+                raise
             # The file system took the flag but not the write: go through the cache.
             gathered = self._buffer[: self._filled]
             self._to_cached()
@@ -280,7 +280,7 @@ class _FileSink:
             written = os.write(self.fd, part)
         except OSError as exc:
             if exc.errno == errno.EINVAL:
-                raise _Refused from exc
+                raise _Refused(exc.errno, exc.strerror) from exc
             raise
         if written != len(part):  # a short direct write leaves an unaligned end: no way on
             raise OSError(errno.EIO, f"short write: {written} of {len(part)} bytes")
