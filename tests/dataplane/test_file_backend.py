@@ -389,7 +389,7 @@ def test_a_disk_failing_mid_write_leaves_no_file(
         return real_write(fd, data)
 
     monkeypatch.setattr(os, "write", failing_write)
-    with pytest.raises(OSError) as caught:
+    with pytest.raises(OSError, match=os.strerror(code)) as caught:
         FileBackend(root).write({"type": "File", "path": "e.bin"}, [os.urandom(3 * MIB)])
     assert caught.value.errno == code
     assert list(root.iterdir()) == []
