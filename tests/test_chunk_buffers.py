@@ -13,8 +13,7 @@ SIZE = 65_536
 
 
 def lent_view(pool: ChunkBuffers, length: int = SIZE) -> memoryview:
-    buffer = pool.take(SIZE)
-    return memoryview(buffer)[:length].toreadonly()
+    return pool.lend(pool.take(SIZE), length)
 
 
 def test_a_buffer_is_reused_only_after_it_is_given_back() -> None:
@@ -22,20 +21,36 @@ def test_a_buffer_is_reused_only_after_it_is_given_back() -> None:
     first = pool.take(SIZE)
     second = pool.take(SIZE)
     assert first is not second  # still lent: never handed out twice
-    chunk = memoryview(first)[:100].toreadonly()
+    chunk = pool.lend(first, 100)
     pool.give_back(chunk)
     assert pool.take(SIZE) is first
     assert pool.take(SIZE) is not first
 
 
 def test_a_buffer_given_back_twice_is_lent_once() -> None:
-    """Two views of one buffer given back must not put it in the free list twice."""
+    """A chunk given back twice must not put its buffer in the free list twice."""
     pool = ChunkBuffers()
     buffer = pool.take(SIZE)
-    pool.give_back(memoryview(buffer).toreadonly())
-    pool.give_back(memoryview(buffer)[:10].toreadonly())
+    chunk = pool.lend(buffer, SIZE)
+    pool.give_back(chunk)
+    pool.give_back(chunk)
     assert pool.take(SIZE) is buffer
     assert pool.take(SIZE) is not buffer
+
+
+def test_a_stale_view_or_a_slice_does_not_give_back_a_buffer_lent_again() -> None:
+    """Only the view a buffer was lent as last gives it back."""
+    pool = ChunkBuffers()
+    buffer = pool.take(SIZE)
+    stale = pool.lend(buffer, SIZE)
+    pool.give_back(stale)
+    assert pool.take(SIZE) is buffer
+    current = pool.lend(buffer, SIZE)
+    pool.give_back(stale)  # its old reader, once more: the buffer is someone else's now
+    pool.give_back(current[10:])
+    assert pool.take(SIZE) is not buffer
+    pool.give_back(current)
+    assert pool.take(SIZE) is buffer
 
 
 @pytest.mark.parametrize(
@@ -66,7 +81,7 @@ def test_lent_views_are_page_aligned_read_only_and_recognised() -> None:
     pool = ChunkBuffers()
     buffer = pool.take(SIZE)
     assert ctypes.addressof(ctypes.c_char.from_buffer(buffer)) % mmap.PAGESIZE == 0
-    chunk = memoryview(buffer)[:4096].toreadonly()
+    chunk = pool.lend(buffer, 4096)
     assert pool.is_lent(chunk)
     assert chunk.readonly
     with pytest.raises(TypeError):

@@ -6,7 +6,7 @@ backend's aligned buffer for ``O_DIRECT``. On this project's 2-core test machine
 copies were about 0.45 s of CPU per GiB, an eighth of a whole pull's
 (``benchmarks/transfer.py``). Instead, the receiving side
 (:meth:`hansa.fetch_stream.RawResponse.chunks` with ``lend=True``) reads each chunk into a
-page-aligned buffer from :data:`BUFFERS` and hands on a read-only ``memoryview`` of it; the
+page-aligned buffer from :data:`BUFFERS` and lends it on as a read-only ``memoryview``; the
 File backend writes that view straight to the disk and gives the buffer back, and the next
 chunk is received into it.
 
@@ -28,7 +28,8 @@ Chunk: TypeAlias = bytes | memoryview
 class _Buffer(mmap.mmap):
     """An anonymous mapping: page-aligned, as ``O_DIRECT`` needs."""
 
-    lent: bool
+    lent_view: int | None
+    """``id()`` of the view it is lent out as; None while it is free or being filled."""
 
 
 class ChunkBuffers:
@@ -46,20 +47,32 @@ class ChunkBuffers:
             buffer = free.pop() if free else None
         if buffer is None:
             buffer = _Buffer(-1, size)
-        buffer.lent = True
+        buffer.lent_view = None
         return buffer
 
+    def lend(self, buffer: mmap.mmap, length: int) -> memoryview:
+        """The first ``length`` bytes of a taken ``buffer``, as the chunk to hand on."""
+        view = memoryview(buffer)[:length].toreadonly()
+        if isinstance(buffer, _Buffer):
+            buffer.lent_view = id(view)
+        return view
+
     def give_back(self, chunk: Chunk) -> None:
-        """Take back the buffer under ``chunk`` (nothing for any other chunk, or twice)."""
+        """Take back the buffer ``chunk`` was lent as.
+
+        Anything else is ignored: other chunks, slices, a chunk given back before, and a
+        stale view of a buffer that has since been lent again.
+        """
         if not isinstance(chunk, memoryview):
             return
         buffer = chunk.obj
         if not isinstance(buffer, _Buffer):
             return
         with self._lock:
-            if not buffer.lent:
+            # Two live objects never share an id(), so this is the view lent last.
+            if buffer.lent_view != id(chunk):
                 return
-            buffer.lent = False
+            buffer.lent_view = None
             free = self._free.setdefault(len(buffer), [])
             if len(free) < self.keep:
                 free.append(buffer)

@@ -81,7 +81,8 @@ class RawResponse:
             yield buffered[start : start + chunk_size]
             start += chunk_size
         # ... then the socket straight into the chunk buffer.
-        view = memoryview(BUFFERS.take(chunk_size) if lend else bytearray(chunk_size))
+        lent = BUFFERS.take(chunk_size) if lend else None
+        view = memoryview(lent if lent is not None else bytearray(chunk_size))
         filled = len(buffered) - start
         view[:filled] = buffered[start:]
         while True:
@@ -92,12 +93,13 @@ class RawResponse:
                 filled += received
                 left -= received
             if filled:
-                yield view[:filled].toreadonly() if lend else bytes(view[:filled])
+                yield bytes(view[:filled]) if lent is None else BUFFERS.lend(lent, filled)
             if not left:
                 return
             filled = 0
-            if lend:  # the one just handed on is the reader's now
-                view = memoryview(BUFFERS.take(chunk_size))
+            if lent is not None:  # the one just lent is the reader's now
+                lent = BUFFERS.take(chunk_size)
+                view = memoryview(lent)
 
     def _framed_by_h11(self, chunk_size: int) -> Iterator[bytes]:
         held = bytearray()
