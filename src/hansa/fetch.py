@@ -50,7 +50,7 @@ from hansa.fetch_guard import (
     request_budget,
     system_resolver,
 )
-from hansa.fetch_stream import exchange
+from hansa.fetch_stream import exchange, merged_headers
 from hansa.settings import HttpSettings
 
 __all__ = [
@@ -170,7 +170,7 @@ class GuardedClient:
             # Remote parties must not be able to plant state in a client shared by all.
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
             # What _read_body decodes (httpx would add br and zstd when they are installed).
-            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
+            headers=dict(_DEFAULT_HEADERS.values()),
         )
 
     def __enter__(self) -> GuardedClient:
@@ -519,10 +519,7 @@ class GuardedClient:
         with network_errors(url.host):
             response = self._pool.handle_request(request)
             try:
-                received: dict[str, str] = {}
-                for raw_name, raw_value in response.headers:
-                    name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-                    received[name] = f"{received[name]}, {value}" if name in received else value
+                received = merged_headers(response.headers)
                 location = received.get("location")
                 if response.status in REDIRECT_STATUSES and location:
                     return response.status, location

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import h11
@@ -160,11 +160,18 @@ def exchange(
     except BaseException:
         sock.close()
         raise
+    return RawResponse(
+        event.status_code, merged_headers(event.headers), sock, conn, host, idle_timeout
+    )
+
+
+def merged_headers(fields: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Response header fields by lower-case name, repeated ones joined with ", " (as httpx)."""
     merged: dict[str, str] = {}
-    for raw_name, raw_value in event.headers:
-        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+    for raw_name, raw_value in fields:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
         merged[name] = f"{merged[name]}, {value}" if name in merged else value
-    return RawResponse(event.status_code, merged, sock, conn, host, idle_timeout)
+    return merged
 
 
 def _left(head_timeout: Callable[[], float], host: str) -> float:

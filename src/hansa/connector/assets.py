@@ -195,12 +195,12 @@ def _policy(row: ConnectorPolicy) -> StoredPolicy:
 
 
 def _offer(row: ConnectorOffer) -> Offer:
-    price = (
-        Price(Decimal(row.price_amount), row.price_currency)
-        if row.price_amount is not None and row.price_currency is not None
-        else None
-    )
+    price = _price(row.price_amount, row.price_currency)
     return Offer(row.id, row.asset_id, row.policy_id, price, row.created_at)
+
+
+def _price(amount: str | None, currency: str | None) -> Price | None:
+    return Price(Decimal(amount), currency) if amount is not None and currency is not None else None
 
 
 _OFFERS = ConnectorOffer.__table__
@@ -431,11 +431,7 @@ class AssetService:
             row = session.execute(_OFFER_WITH_POLICY, {"offer_id": offer_id}).first()
         if row is None:
             raise NotFound(f"there is no offer {offer_id!r}", code="offer.not_found")
-        price = (
-            Price(Decimal(row.price_amount), row.price_currency)
-            if row.price_amount is not None and row.price_currency is not None
-            else None
-        )
+        price = _price(row.price_amount, row.price_currency)
         return (
             Offer(row.id, row.asset_id, row.policy_id, price, row.created_at),
             StoredPolicy(
